@@ -1,0 +1,149 @@
+"""The ``taskwatch`` command.
+
+Exit codes are part of the interface: 0 success; 1 the call or the run failed (an API error, the
+network); 2 the invocation is wrong (arguments, JSON, configuration, credentials). Errors are one
+line on stderr, never a traceback, never a secret.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from taskwatch import __version__, logs
+from taskwatch.errors import CredentialError, TaskwatchError
+from taskwatch.limiter import Limiter
+from taskwatch.tencent import catalog
+from taskwatch.tencent.client import TencentClient
+from taskwatch.tencent.credentials import from_config
+from taskwatch.tencent.endpoints import DEFAULT_ROOT_DOMAIN, INTL_ROOT_DOMAIN, EndpointPolicy
+from taskwatch.tencent.errors import ApiError
+from taskwatch.tencent.transport import Timeouts, Transport
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(TaskwatchError):
+    """The command line is wrong; exit 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="taskwatch",
+        description="Watch Tencent Cloud MPS, DLC and Live tasks; stop runaway ones safely.",
+    )
+    parser.add_argument("--version", action="version", version=f"taskwatch {__version__}")
+    parser.add_argument("--log-level", default="warning", help="debug|info|warning|error")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    api = sub.add_parser(
+        "api",
+        help="make one signed API call and print the response JSON",
+        description=(
+            "One signed call through taskwatch's client and rate limiter. Use it to check "
+            "credentials, permissions and endpoints before starting the daemon."
+        ),
+    )
+    api.add_argument("product", choices=sorted(catalog.PRODUCTS), help="mps, dlc or live")
+    api.add_argument("action", help="API action, e.g. DescribeTasks")
+    api.add_argument("params", nargs="?", default="{}", help="request parameters as JSON object")
+    api.add_argument("--region", help="X-TC-Region, e.g. ap-guangzhou (required for dlc, live)")
+    api.add_argument("--endpoint", help="full endpoint override, e.g. http://127.0.0.1:9460")
+    api.add_argument("--method", choices=("POST", "GET"), default="POST")
+    api.add_argument(
+        "--intl", action="store_true", help=f"use the international domain {INTL_ROOT_DOMAIN}"
+    )
+    api.add_argument(
+        "--regional", action="store_true", help="use <product>.<region>.<domain> hosts"
+    )
+    api.add_argument(
+        "--credentials",
+        choices=("env", "profile", "directory"),
+        default="env",
+        help="where the SecretId/SecretKey come from (default: env)",
+    )
+    api.add_argument("--credentials-path", help="profile file or credentials directory")
+    api.add_argument("--profile", default="default", help="profile section (default: default)")
+    api.add_argument(
+        "--budget", type=float, default=1.0, help="share of the documented rate limit to use"
+    )
+    api.add_argument("--timeout", type=float, default=30.0, help="seconds for the whole call")
+    api.add_argument("--language", choices=("en-US", "zh-CN"), default="en-US")
+    return parser
+
+
+def _parse_params(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"params: not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise UsageError('params: must be a JSON object, e.g. \'{"Status": "WAITING"}\'')
+    return value
+
+
+async def _api(args: argparse.Namespace) -> int:
+    params = _parse_params(args.params)
+    if not 0 < args.budget <= 1:
+        raise UsageError("--budget must be in (0, 1]")
+    spec: dict[str, Any] = {"from": args.credentials}
+    if args.credentials == "profile":
+        spec.update(profile=args.profile, path=args.credentials_path)
+    elif args.credentials == "directory":
+        spec["path"] = args.credentials_path
+    try:
+        endpoints = EndpointPolicy(
+            root_domain=INTL_ROOT_DOMAIN if args.intl else DEFAULT_ROOT_DOMAIN,
+            regional=args.regional,
+            override=args.endpoint,
+        )
+    except ValueError as exc:
+        raise UsageError(f"--endpoint: {exc}") from None
+    if catalog.PRODUCTS[args.product].region_required and not args.region:
+        print(f"warning: {args.product} requires --region; the API will refuse", file=sys.stderr)
+    async with Transport(timeouts=Timeouts(total=args.timeout)) as transport:
+        client = TencentClient(
+            credentials=from_config(spec),
+            transport=transport,
+            endpoints=endpoints,
+            gate=Limiter(budget=args.budget),
+            language=args.language,
+        )
+        response = await client.call(
+            args.product, args.action, params, region=args.region, method=args.method
+        )
+    json.dump({"Response": response}, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = _parser().parse_args(argv)
+    logs.configure(level=args.log_level)
+    try:
+        if args.command == "api":
+            return asyncio.run(_api(args))
+    except ApiError as exc:
+        print(
+            f"error: {exc.code}: {logs.scrub(exc.message)}\nRequestId: {exc.request_id}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    except (UsageError, CredentialError) as exc:
+        print(f"error: {logs.scrub(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
+    except TaskwatchError as exc:
+        print(f"error: {logs.scrub(str(exc))}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+    raise AssertionError(f"unhandled command {args.command!r}")  # pragma: no cover
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

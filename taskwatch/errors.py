@@ -1,0 +1,47 @@
+"""The taskwatch exception tree.
+
+Every error taskwatch raises on purpose derives from :class:`TaskwatchError`, so the CLI and the
+supervisor can tell "ours, with a clear message" from a bug. Foreign exceptions (aiohttp, OSError,
+json) are translated at the boundary that meets them and never leak upwards::
+
+    TaskwatchError
+    ├── ConfigError             bad configuration: names the file, the key and the reason
+    ├── CredentialError         credentials missing or unreadable (never quotes a secret)
+    └── TencentError            one Tencent Cloud API call failed  (taskwatch.tencent.errors)
+        ├── TransportError      no valid API answer came back
+        │   ├── NetworkError        connection refused/reset, DNS, TLS
+        │   │   ├── ConnectError        the request never left: safe to send again
+        │   │   └── RequestTimeout      no answer in time: outcome unknown
+        │   ├── HttpStatusError     a non-200 status (a proxy or gateway answered)
+        │   └── ProtocolError       200 but not JSON, or not the API 3.0 envelope
+        └── ApiError            the API answered Response.Error (code, message, request id)
+            ├── ThrottledError      RequestLimitExceeded*
+            ├── AuthError           AuthFailure.*, UnauthorizedOperation
+            │   └── SignatureExpiredError   the local clock is off by more than 5 minutes
+            ├── TaskNotFoundError   the task id is unknown or expired
+            ├── TaskNotActiveError  the task already ended (abort/cancel has nothing to do)
+            └── ServerError         InternalError*, ServiceUnavailable, ResourceUnavailable
+
+Messages never contain a SecretKey or session token; response bodies are cut to 256 characters.
+"""
+
+from __future__ import annotations
+
+
+class TaskwatchError(Exception):
+    """Base of every error taskwatch raises deliberately."""
+
+
+class ConfigError(TaskwatchError):
+    """The configuration is invalid. ``str()`` reads ``file: key: reason``."""
+
+    def __init__(self, reason: str, *, file: str | None = None, key: str | None = None) -> None:
+        self.file = file
+        self.key = key
+        self.reason = reason
+        parts = [p for p in (file, key) if p]
+        super().__init__(": ".join([*parts, reason]))
+
+
+class CredentialError(TaskwatchError):
+    """Credentials could not be loaded. Names where it looked, never what it found."""
