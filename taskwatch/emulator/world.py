@@ -1,0 +1,328 @@
+"""The emulated world: tasks of three products moving through their lives on one clock.
+
+Every task carries its own plan (how long it waits, how long it runs, whether it fails), drawn from
+the scenario when it is created. Transitions are events on a heap keyed by the time they are due,
+so ``tick()`` costs O(transitions · log n), not O(tasks): the world can hold 100,000 tasks and still
+answer 1,000 calls a second. Generators create new tasks at their rate, each stamped with the time
+it would really have appeared, so a clock jump of an hour creates an hour of tasks with the right
+timestamps.
+
+Times are wall-clock epoch seconds of the emulator's clock (virtual in tests). Actions (abort,
+cancel, delete) change state as the real API would; the handlers in ``mps``/``dlc``/``live`` check
+the API's preconditions first.
+
+Not modelled: sub-task progress inside a workflow, or Live pull tasks that start and stop streams
+(their run status follows their StartTime/EndTime window and enable/pause status only).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from taskwatch.clock import Clock
+
+MpsStatus = Literal["WAITING", "PROCESSING", "FINISH"]
+MPS_TYPES = ("WorkflowTask", "EditMediaTask", "LiveStreamProcessTask", "ScheduleTask")
+MPS_LIST_TYPE = {"LiveStreamProcessTask": "LiveProcessTask"}
+"""DescribeTasks spells the live type ``LiveProcessTask``, DescribeTaskDetail
+``LiveStreamProcessTask``."""
+
+DLC_INIT, DLC_RUNNING, DLC_SUCCEEDED, DLC_WRITING, DLC_QUEUED = 0, 1, 2, 3, 4
+DLC_FAILED, DLC_CANCELLED = -1, -3
+DLC_ACTIVE = frozenset({DLC_INIT, DLC_RUNNING, DLC_WRITING, DLC_QUEUED})
+
+
+@dataclass(slots=True)
+class Plan:
+    """How a task lives: seconds waiting, seconds running (``None`` = until stopped), failure."""
+
+    wait: float | None = 0.0
+    run: float | None = 60.0
+    fail: bool = False
+
+
+@dataclass(slots=True)
+class MpsTask:
+    task_id: str
+    task_type: str
+    status: str
+    created: float
+    started: float | None = None
+    finished: float | None = None
+    plan: Plan = field(default_factory=Plan)
+    err_code: int = 0
+    message: str = ""
+    url: str = ""
+    session_id: str = ""
+    session_context: str = ""
+    ext_info: str = ""
+    priority: int = 0
+    sub_task_types: list[str] = field(default_factory=list)
+    sub_task_failed: bool = False
+    input_url: str = ""
+    aborted: bool = False
+
+
+@dataclass(slots=True)
+class DlcTask:
+    task_id: str
+    state: int
+    created: float
+    updated: float
+    started: float | None = None
+    plan: Plan = field(default_factory=Plan)
+    sql: str = "SELECT 1"
+    sql_type: str = "DQL"
+    task_type: str = "SparkSQLTask"
+    engine: str = "public-engine"
+    engine_type: str = "SparkSQL"
+    database: str = "default"
+    operator: str = "100000000001"
+    data_amount: int = 0
+    percentage: int = 0
+    output_message: str = ""
+    resource_group: str = ""
+    session_id: str = ""
+    batch_id: str = ""
+
+
+@dataclass(slots=True)
+class LiveTask:
+    task_id: str
+    created: float
+    updated: float
+    start_time: float
+    end_time: float
+    status: str = "enable"
+    source_type: str = "PullLivePushLive"
+    source_urls: list[str] = field(default_factory=lambda: ["rtmp://source.example.com/live/s"])
+    domain: str = "push.example.com"
+    app: str = "live"
+    stream: str = "stream"
+    region: str = "ap-guangzhou"
+    created_by: str = "taskwatch-emulator"
+    comment: str = ""
+    callback_url: str = ""
+    vod_loop_times: int = -1
+
+
+@dataclass(slots=True)
+class Generator:
+    """Creates a task of ``template`` every ``every`` seconds (jittered), plan drawn per task."""
+
+    product: Literal["mps", "dlc", "live"]
+    every: float
+    wait: tuple[float, float]
+    duration: tuple[float, float] | None
+    failure_ratio: float
+    template: dict[str, object]
+    next_at: float = 0.0
+    created: int = 0
+    limit: int | None = None
+
+
+class World:
+    """All tasks, their pending transitions, and the generators."""
+
+    def __init__(self, clock: Clock, *, seed: int = 0, appid: str = "1250000000") -> None:
+        self.clock = clock
+        self.rng = random.Random(seed)  # noqa: S311 - simulation, not cryptography
+        self.appid = appid
+        self.mps: dict[str, MpsTask] = {}
+        self.dlc: dict[str, DlcTask] = {}
+        self.live: dict[str, LiveTask] = {}
+        self.generators: list[Generator] = []
+        self.version = 0
+        """Bumped on every change: list handlers cache their sorted views per version."""
+        self._events: list[tuple[float, int, str, str]] = []
+        self._seq = itertools.count()
+        self._live_ids = itertools.count(10000)
+
+    # --- time -------------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return self.clock.now().timestamp()
+
+    def tick(self) -> None:
+        """Apply every transition and generator firing that is due by now."""
+        now = self.now()
+        for gen in self.generators:
+            while gen.next_at <= now and (gen.limit is None or gen.created < gen.limit):
+                self._fire(gen, gen.next_at)
+                gen.next_at += gen.every * self.rng.uniform(0.8, 1.2)
+        while self._events and self._events[0][0] <= now:
+            due, _, product, task_id = heapq.heappop(self._events)
+            if product == "mps" and (m := self.mps.get(task_id)):
+                self._advance_mps(m, due)
+            elif product == "dlc" and (d := self.dlc.get(task_id)):
+                self._advance_dlc(d, due)
+
+    def _schedule(self, at: float, product: str, task_id: str) -> None:
+        heapq.heappush(self._events, (at, next(self._seq), product, task_id))
+
+    # --- ids ----------------------------------------------------------------------------------
+
+    def mps_id(self, task_type: str) -> str:
+        h = uuid.UUID(int=self.rng.getrandbits(128)).hex
+        if task_type == "LiveStreamProcessTask":
+            return f"{self.appid}-procedure-live-{h}"
+        return f"{self.appid}-{task_type}-{h}t0"
+
+    def dlc_id(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def live_id(self) -> str:
+        return str(next(self._live_ids))
+
+    # --- MPS ------------------------------------------------------------------------------------
+
+    def add_mps(self, task: MpsTask) -> MpsTask:
+        self.mps[task.task_id] = task
+        self.version += 1
+        self._plan_mps(task)
+        return task
+
+    def _plan_mps(self, t: MpsTask) -> None:
+        if t.status == "WAITING" and t.plan.wait is not None:
+            self._schedule(t.created + t.plan.wait, "mps", t.task_id)
+        elif t.status == "PROCESSING" and t.plan.run is not None and t.started is not None:
+            self._schedule(t.started + t.plan.run, "mps", t.task_id)
+
+    def _advance_mps(self, t: MpsTask, due: float) -> None:
+        if t.status == "WAITING" and t.plan.wait is not None and due >= t.created + t.plan.wait:
+            t.status, t.started = "PROCESSING", due
+            self.version += 1
+            self._plan_mps(t)
+        elif (
+            t.status == "PROCESSING"
+            and t.plan.run is not None
+            and t.started is not None
+            and due >= t.started + t.plan.run
+        ):
+            self.finish_mps(t, due, failed=t.plan.fail)
+
+    def finish_mps(
+        self, t: MpsTask, at: float, *, failed: bool = False, aborted: bool = False
+    ) -> None:
+        t.status, t.finished, t.aborted = "FINISH", at, aborted
+        if t.started is None and not aborted:
+            t.started = at
+        if failed:
+            t.err_code, t.message = 70000, "Internal error: processing failed"
+            t.sub_task_failed = True
+        elif aborted:
+            t.err_code, t.message = 0, "aborted by ManageTask"
+        self.version += 1
+
+    # --- DLC ------------------------------------------------------------------------------------
+
+    def add_dlc(self, task: DlcTask) -> DlcTask:
+        self.dlc[task.task_id] = task
+        self.version += 1
+        self._plan_dlc(task)
+        return task
+
+    def _plan_dlc(self, t: DlcTask) -> None:
+        if t.state in (DLC_QUEUED, DLC_INIT) and t.plan.wait is not None:
+            self._schedule(t.created + t.plan.wait, "dlc", t.task_id)
+        elif t.state in (DLC_RUNNING, DLC_WRITING) and t.plan.run is not None:
+            self._schedule((t.started or t.created) + t.plan.run, "dlc", t.task_id)
+
+    def _advance_dlc(self, t: DlcTask, due: float) -> None:
+        if t.state in (DLC_QUEUED, DLC_INIT) and t.plan.wait is not None:
+            if due >= t.created + t.plan.wait:
+                t.state, t.started, t.updated = DLC_RUNNING, due, due
+                self.version += 1
+                self._plan_dlc(t)
+        elif (
+            t.state in (DLC_RUNNING, DLC_WRITING)
+            and t.plan.run is not None
+            and due >= (t.started or t.created) + t.plan.run
+        ):
+            t.state = DLC_FAILED if t.plan.fail else DLC_SUCCEEDED
+            t.updated, t.percentage = due, 100 if not t.plan.fail else t.percentage
+            if t.plan.fail:
+                t.output_message = "Job aborted due to stage failure"
+            self.version += 1
+
+    # --- Live -----------------------------------------------------------------------------------
+
+    def add_live(self, task: LiveTask) -> LiveTask:
+        self.live[task.task_id] = task
+        self.version += 1
+        return task
+
+    def delete_live(self, task_id: str) -> bool:
+        if self.live.pop(task_id, None) is None:
+            return False
+        self.version += 1
+        return True
+
+    # --- generators -----------------------------------------------------------------------------
+
+    def _fire(self, gen: Generator, at: float) -> None:
+        gen.created += 1
+        wait = self.rng.uniform(*gen.wait)
+        run = self.rng.uniform(*gen.duration) if gen.duration else None
+        plan = Plan(wait=wait, run=run, fail=self.rng.random() < gen.failure_ratio)
+        tpl = dict(gen.template)
+        if gen.product == "mps":
+            ttype = str(tpl.pop("type", "WorkflowTask"))
+            self.add_mps(
+                MpsTask(
+                    task_id=self.mps_id(ttype),
+                    task_type=ttype,
+                    status="WAITING",
+                    created=at,
+                    plan=plan,
+                    **tpl,  # type: ignore[arg-type]
+                )
+            )
+        elif gen.product == "dlc":
+            self.add_dlc(
+                DlcTask(
+                    task_id=self.dlc_id(),
+                    state=DLC_QUEUED,
+                    created=at,
+                    updated=at,
+                    plan=plan,
+                    **tpl,  # type: ignore[arg-type]
+                )
+            )
+        else:
+            span = run if run is not None else 3600.0
+            self.add_live(
+                LiveTask(
+                    task_id=self.live_id(),
+                    created=at,
+                    updated=at,
+                    start_time=at + wait,
+                    end_time=at + wait + span,
+                    **tpl,  # type: ignore[arg-type]
+                )
+            )
+
+    # --- housekeeping ---------------------------------------------------------------------------
+
+    def purge(self, *, older_than: float) -> int:
+        """Forget MPS and DLC tasks created before ``older_than`` (past every API window)."""
+        gone = [k for k, t in self.mps.items() if t.created < older_than]
+        for k in gone:
+            del self.mps[k]
+        gone_dlc = [k for k, d in self.dlc.items() if d.created < older_than]
+        for k in gone_dlc:
+            del self.dlc[k]
+        if gone or gone_dlc:
+            self.version += 1
+        return len(gone) + len(gone_dlc)
+
+    def iter_all(self) -> Iterator[tuple[str, object]]:
+        yield from (("mps", t) for t in self.mps.values())
+        yield from (("dlc", t) for t in self.dlc.values())
+        yield from (("live", t) for t in self.live.values())
