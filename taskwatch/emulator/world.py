@@ -17,11 +17,12 @@ Not modelled: sub-task progress inside a workflow, or Live pull tasks that start
 
 from __future__ import annotations
 
+import copy
 import heapq
 import itertools
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -140,6 +141,9 @@ class World:
         self.generators: list[Generator] = []
         self.version = 0
         """Bumped on every change: list handlers cache their sorted views per version."""
+        self.mps_listeners: list[Callable[[str], None]] = []
+        """Called with the id of each MPS task added, moved or forgotten, after the change: the
+        MPS list handler keeps its sorted views up to date without rescanning every task."""
         self._events: list[tuple[float, int, str, str]] = []
         self._seq = itertools.count()
         self._live_ids = itertools.count(10000)
@@ -185,6 +189,7 @@ class World:
     def add_mps(self, task: MpsTask) -> MpsTask:
         self.mps[task.task_id] = task
         self.version += 1
+        self._mps_touched(task.task_id)
         self._plan_mps(task)
         return task
 
@@ -198,6 +203,7 @@ class World:
         if t.status == "WAITING" and t.plan.wait is not None and due >= t.created + t.plan.wait:
             t.status, t.started = "PROCESSING", due
             self.version += 1
+            self._mps_touched(t.task_id)
             self._plan_mps(t)
         elif (
             t.status == "PROCESSING"
@@ -219,6 +225,11 @@ class World:
         elif aborted:
             t.err_code, t.message = 0, "aborted by ManageTask"
         self.version += 1
+        self._mps_touched(t.task_id)
+
+    def _mps_touched(self, task_id: str) -> None:
+        for listener in self.mps_listeners:
+            listener(task_id)
 
     # --- DLC ------------------------------------------------------------------------------------
 
@@ -271,7 +282,7 @@ class World:
         wait = self.rng.uniform(*gen.wait)
         run = self.rng.uniform(*gen.duration) if gen.duration else None
         plan = Plan(wait=wait, run=run, fail=self.rng.random() < gen.failure_ratio)
-        tpl = dict(gen.template)
+        tpl = copy.deepcopy(gen.template)  # list fields must not be shared between tasks
         if gen.product == "mps":
             ttype = str(tpl.pop("type", "WorkflowTask"))
             self.add_mps(
@@ -315,6 +326,7 @@ class World:
         gone = [k for k, t in self.mps.items() if t.created < older_than]
         for k in gone:
             del self.mps[k]
+            self._mps_touched(k)
         gone_dlc = [k for k, d in self.dlc.items() if d.created < older_than]
         for k in gone_dlc:
             del self.dlc[k]
