@@ -6,12 +6,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: all venv test lint fmt bench clean help
+.PHONY: all venv test lint fmt demo bench clean help
 
 all: lint test
 
 help:
 	@echo "make test    run the test suite (installs what it needs)"
+	@echo "make demo    run the daemon against the embedded emulator (DURATION=60 to stop)"
 	@echo "make lint    ruff check + format check, mypy --strict, import-linter layers"
 	@echo "make fmt     apply ruff format and safe fixes"
 	@echo "make clean   remove .venv and caches"
@@ -28,6 +29,10 @@ venv: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+DURATION ?=
+demo: $(STAMP)
+	$(PY) -m taskwatch demo $(if $(DURATION),--duration $(DURATION),)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check taskwatch tests

@@ -16,8 +16,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from taskwatch import __version__, logs
-from taskwatch.errors import CredentialError, TaskwatchError
+from taskwatch.errors import ConfigError, CredentialError, TaskwatchError
 from taskwatch.limiter import Limiter
+from taskwatch.report import summary_table
+from taskwatch.settings import Settings, json_schema, load_settings
 from taskwatch.tencent import catalog
 from taskwatch.tencent.client import TencentClient
 from taskwatch.tencent.credentials import from_config
@@ -26,6 +28,8 @@ from taskwatch.tencent.errors import ApiError
 from taskwatch.tencent.transport import Timeouts, Transport
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+ACTIONS = {name: p.actions for name, p in catalog.PRODUCTS.items()}
+"""What ``api.limits`` keys may name: a typo there is a config error, not a silent no-op."""
 
 
 class UsageError(TaskwatchError):
@@ -86,6 +90,32 @@ def _parser() -> argparse.ArgumentParser:
     emu.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     emu.add_argument("--port", type=int, default=9460, help="port (default: 9460; 0 = any)")
     emu.add_argument("--scenario", help="scenario YAML (default: a small built-in world)")
+
+    run = sub.add_parser("run", help="run the daemon until SIGTERM/SIGINT")
+    run.add_argument("--config", "-c", required=True, help="taskwatch YAML configuration")
+
+    once = sub.add_parser(
+        "once", help="run one cycle of every source, print a summary, exit 1 if any failed"
+    )
+    once.add_argument("--config", "-c", required=True, help="taskwatch YAML configuration")
+
+    check = sub.add_parser("check-config", help="validate a configuration file and exit")
+    check.add_argument("--config", "-c", required=True, help="taskwatch YAML configuration")
+
+    sub.add_parser("schema", help="print the configuration's JSON Schema (for editors)")
+
+    demo = sub.add_parser(
+        "demo",
+        help="run the emulator and the daemon together, with a live summary",
+        description=(
+            "Starts the emulator with a scenario and the daemon with a configuration pointed at "
+            "it, in one process; prints the URLs and a short summary every few seconds."
+        ),
+    )
+    demo.add_argument("--config", default="config/demo.yaml")
+    demo.add_argument("--scenario", default="config/emulator/demo.yaml")
+    demo.add_argument("--duration", type=float, default=None, help="seconds (default: forever)")
+    demo.add_argument("--every", type=float, default=5.0, help="seconds between summaries")
     return parser
 
 
@@ -168,6 +198,57 @@ async def _emulator(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _load(path: str) -> Settings:
+    try:
+        return load_settings(path, actions=ACTIONS)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _configure_logs(settings: Settings, override: str | None) -> None:
+    fmt = settings.logging.format
+    logs.configure(
+        level=override or settings.logging.level,
+        json=None if fmt == "auto" else fmt == "json",
+    )
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from taskwatch.supervisor import Supervisor
+
+    settings = _load(args.config)
+    _configure_logs(settings, args.log_level if args.log_level != "warning" else None)
+    await Supervisor(settings).run()
+    return EXIT_OK
+
+
+async def _once(args: argparse.Namespace) -> int:
+    from taskwatch.supervisor import Supervisor
+
+    settings = _load(args.config)
+    _configure_logs(settings, args.log_level)
+    reports = await Supervisor(settings).run_once()
+    print(summary_table(reports))
+    return EXIT_OK if all(r.ok for r in reports) else EXIT_FAILED
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    regions = sum(len(a.regions) for a in settings.accounts)
+    print(f"{args.config}: ok ({len(settings.accounts)} account(s), {regions} region(s))")
+    return EXIT_OK
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    from taskwatch.demo import run_demo
+
+    settings = _load(args.config)
+    logs.configure(level=args.log_level)
+    return await run_demo(
+        settings, scenario_path=args.scenario, duration=args.duration, every=args.every
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
@@ -177,6 +258,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_api(args))
         if args.command == "emulator":
             return asyncio.run(_emulator(args))
+        if args.command == "run":
+            return asyncio.run(_run(args))
+        if args.command == "once":
+            return asyncio.run(_once(args))
+        if args.command == "check-config":
+            return _check_config(args)
+        if args.command == "schema":
+            json.dump(json_schema(), sys.stdout, indent=2)
+            sys.stdout.write("\n")
+            return EXIT_OK
+        if args.command == "demo":
+            return asyncio.run(_demo(args))
     except ApiError as exc:
         print(
             f"error: {exc.code}: {logs.scrub(exc.message)}\nRequestId: {exc.request_id}",
@@ -191,6 +284,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `taskwatch schema | head`: the reader left, nothing is wrong
+        sys.stderr.close()
+        return EXIT_OK
     raise AssertionError(f"unhandled command {args.command!r}")  # pragma: no cover
 
 

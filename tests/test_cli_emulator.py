@@ -28,9 +28,18 @@ def _env(**extra: str) -> dict[str, str]:
 async def emulator_process(*args: str) -> AsyncIterator[tuple[str, dict[str, str]]]:
     """Start ``taskwatch emulator --port 0``; yields its URL and the credentials it printed."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "taskwatch", "emulator", "--port", "0", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=_env(), cwd=ROOT,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "taskwatch",
+        "emulator",
+        "--port",
+        "0",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=_env(),
+        cwd=ROOT,
+    )
     assert proc.stdout is not None
     banner = ""
     try:
@@ -62,9 +71,15 @@ async def emulator_process(*args: str) -> AsyncIterator[tuple[str, dict[str, str
 
 async def taskwatch_api(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "taskwatch", "api", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=_env(**env),
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "taskwatch",
+        "api",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=_env(**env),
+    )
     out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
@@ -76,9 +91,13 @@ async def test_taskwatch_api_lists_and_aborts_a_task_on_a_running_emulator() -> 
         creds,
     ):
         code, out, err = await taskwatch_api(
-            "mps", "DescribeTasks", '{"Status": "PROCESSING", "Limit": 100}',
-            "--endpoint", url, env=creds,
-        )  # fmt: skip
+            "mps",
+            "DescribeTasks",
+            '{"Status": "PROCESSING", "Limit": 100}',
+            "--endpoint",
+            url,
+            env=creds,
+        )
         assert code == 0, err
         tasks = json.loads(out)["Response"]["TaskSet"]
         live = [t for t in tasks if t["TaskType"] == "LiveProcessTask"]
@@ -99,15 +118,29 @@ async def test_taskwatch_api_lists_and_aborts_a_task_on_a_running_emulator() -> 
 async def test_the_built_in_world_answers_dlc_and_live_with_a_region() -> None:
     async with emulator_process() as (url, creds):
         code, out, err = await taskwatch_api(
-            "dlc", "DescribeTasks", '{"Limit": 5}', "--endpoint", url,
-            "--region", "ap-guangzhou", env=creds,
-        )  # fmt: skip
+            "dlc",
+            "DescribeTasks",
+            '{"Limit": 5}',
+            "--endpoint",
+            url,
+            "--region",
+            "ap-guangzhou",
+            env=creds,
+        )
         assert code == 0, err
         assert "TaskList" in json.loads(out)["Response"]
         code, out, err = await taskwatch_api(
-            "live", "DescribeLivePullStreamTasks", "{}", "--endpoint", url,
-            "--region", "ap-guangzhou", "--method", "GET", env=creds,
-        )  # fmt: skip
+            "live",
+            "DescribeLivePullStreamTasks",
+            "{}",
+            "--endpoint",
+            url,
+            "--region",
+            "ap-guangzhou",
+            "--method",
+            "GET",
+            env=creds,
+        )
         assert code == 0, err
         assert "TaskInfos" in json.loads(out)["Response"]
 
@@ -115,19 +148,32 @@ async def test_the_built_in_world_answers_dlc_and_live_with_a_region() -> None:
 async def test_wrong_credentials_get_secret_id_not_found_from_the_emulator() -> None:
     async with emulator_process() as (url, _creds):
         code, _out, err = await taskwatch_api(
-            "mps", "DescribeTasks", '{"Status": "WAITING"}', "--endpoint", url,
-            env={"TENCENTCLOUD_SECRET_ID": "AKIDnope0000000000000000000000000000",
-                 "TENCENTCLOUD_SECRET_KEY": "nope-nope-nope-nope"},
-        )  # fmt: skip
+            "mps",
+            "DescribeTasks",
+            '{"Status": "WAITING"}',
+            "--endpoint",
+            url,
+            env={
+                "TENCENTCLOUD_SECRET_ID": "AKIDnope0000000000000000000000000000",
+                "TENCENTCLOUD_SECRET_KEY": "nope-nope-nope-nope",
+            },
+        )
     assert code == 1
     assert "AuthFailure.SecretIdNotFound" in err
 
 
 async def test_a_bad_scenario_file_exits_2_naming_the_file() -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "taskwatch", "emulator", "--scenario", "/nonexistent/x.yaml",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=_env(),
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "taskwatch",
+        "emulator",
+        "--scenario",
+        "/nonexistent/x.yaml",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=_env(),
+    )
     _out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
     assert proc.returncode == 2
     assert "/nonexistent/x.yaml" in err.decode()

@@ -151,7 +151,7 @@ class TencentClient:
         Raises a :class:`TencentError` subclass when the call finally fails.
         """
         info = catalog.product(product)
-        site = CallSite(product=product, action=action, region=region or None)
+        site = CallSite(product=product, action=action, region=region or None, account=self.account)
         destructive = catalog.is_destructive(product, action)
         trace_id = str(uuid.uuid4())
         started = self._clock.monotonic()

@@ -28,6 +28,8 @@ class CallSite:
     product: str = ""
     action: str = ""
     region: str | None = None
+    account: str = ""
+    """Which configured account made the call (a name from the config, not a credential)."""
 
     def __str__(self) -> str:
         where = f"{self.product}.{self.action}" if self.product or self.action else "api"

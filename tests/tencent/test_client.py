@@ -829,7 +829,7 @@ async def test_the_observer_hears_one_outcome_per_attempt(world: Harness) -> Non
         "ProtocolError",
         "Success",
     ]
-    site = CallSite("mps", "DescribeTasks", "ap-1")
+    site = CallSite("mps", "DescribeTasks", "ap-1", account="default")
     assert all(s == site and seconds >= 0 for s, _, seconds in world.observer.attempts)
     assert world.observer.waits == []
 
@@ -846,7 +846,7 @@ async def test_the_observer_hears_rate_waits_only_when_the_gate_waited(world: Ha
     await world.client(gate=RecordingGate(wait=0.25)).call(
         "live", "DescribeLivePullStreamTasks", {}
     )
-    site = CallSite("live", "DescribeLivePullStreamTasks", None)
+    site = CallSite("live", "DescribeLivePullStreamTasks", None, account="default")
     assert world.observer.waits == [(site, 0.25), (site, 0.25)]
 
 

@@ -1,0 +1,433 @@
+"""Every ``taskwatch_*`` metric in one place: names and labels here are a contract (design §5).
+
+Conventions: prefix ``taskwatch_``, base units (seconds, calls per second), counters end in
+``_total``, and no task id, URL, parameter or credential ever becomes a label value. Label values
+are configured names (account, product, region), API actions and the products' own bounded
+vocabularies (task type, status, error code).
+
+Why the task gauges are a collector and not ``Gauge``\\s: a scan replaces its source's whole
+picture, and a label set that vanished from it (say, no task is ``WAITING`` any more) must vanish
+from ``/metrics`` too, not linger with its last value. So :meth:`Metrics.publish_tasks` stores the
+latest summary of each source and the collector turns it into samples at scrape time; ages are
+computed then, from the injected clock, so they are fresh however long ago the scan ran.
+The same holds for the limiter gauges, read from :meth:`Limiter.snapshot` at scrape time.
+
+Which tasks ``taskwatch_tasks`` counts: active ones (``pending`` and ``running`` phases), plus every
+listed Live pull-stream task whatever its phase, because those are standing resources that exist
+(and count against the account's quota) until deleted, while finished MPS and DLC tasks are
+history and are counted by ``taskwatch_tasks_finished_total`` instead.
+
+Not guaranteed:
+
+* API error codes are a bounded vocabulary, but a misbehaving endpoint could invent codes; after
+  :data:`MAX_CODES` distinct codes per (product, action) further ones are counted as ``other``
+  (scan error reasons likewise per source). The cap is per process and never resets.
+* ``taskwatch_ratelimit_wait_seconds`` observes only calls that had to wait (the client reports
+  waits greater than zero), so its count is not the number of calls.
+* Scraping runs on the event loop: collectors read plain dicts without locks, which is safe only
+  while every writer runs on that same loop (as taskwatch's do).
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+import taskwatch
+from taskwatch.clock import Clock, SystemClock
+from taskwatch.limiter import BucketStats
+from taskwatch.models import Phase, SourceKey, Task
+from taskwatch.tencent.errors import CallSite
+
+TASK_BUCKETS = (
+    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+    7200.0, 14400.0, 28800.0, 86400.0, 172800.0, 604800.0,
+)  # fmt: skip
+"""Task durations and queue waits: one second to a week (transcodes take minutes, queries hours,
+a stuck task days)."""
+
+API_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+"""One API attempt: milliseconds on a good day, up to the transport's timeout on a bad one."""
+
+WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+"""Waiting for a rate-limit token: one interval (10 ms at 100/s) to a long halved-rate queue."""
+
+SCAN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+"""One scan cycle: one page in tens of milliseconds up to many pages under a tight budget."""
+
+MAX_CODES = 50
+"""Distinct error codes kept per (product, action) (and scan error reasons per source)."""
+
+OTHER = "other"
+"""The label value for codes beyond the cap."""
+
+CYCLE_RESULTS = ("ok", "failed", "skipped")
+
+_SOURCE = ("account", "product", "region")
+_CALL = ("account", "product", "action")
+_STANDING_PRODUCTS = frozenset({"live"})
+"""Products whose listed tasks are standing resources: all of them are counted, whatever phase."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskGroup:
+    """The tasks of one (type, status) of one source: how many, and the oldest reference time.
+
+    ``oldest`` is UTC epoch seconds (creation for pending tasks, start for running ones), or
+    ``None`` when no task of the group has one (then no age is exported for the group).
+    """
+
+    count: int
+    oldest: float | None = None
+
+
+def reference_time(task: Task) -> float | None:
+    """Where a task's age counts from: its start while running, its creation otherwise."""
+    return task.started if task.phase is Phase.RUNNING else task.created
+
+
+def counted(task: Task) -> bool:
+    """Whether ``taskwatch_tasks`` counts the task (see the module docstring)."""
+    return task.phase is not Phase.DONE or task.product in _STANDING_PRODUCTS
+
+
+def summarise(tasks: Iterable[Task]) -> dict[tuple[str, str], TaskGroup]:
+    """Group one source's tasks by (type, status) for :meth:`Metrics.publish_tasks`."""
+    counts: dict[tuple[str, str], int] = {}
+    oldest: dict[tuple[str, str], float] = {}
+    for task in tasks:
+        if not counted(task):
+            continue
+        key = (task.type, task.status)
+        counts[key] = counts.get(key, 0) + 1
+        ref = reference_time(task)
+        if ref is not None and (key not in oldest or ref < oldest[key]):
+            oldest[key] = ref
+    return {key: TaskGroup(n, oldest.get(key)) for key, n in counts.items()}
+
+
+class BucketSource(Protocol):
+    """What the rate gauges read: :class:`taskwatch.limiter.Limiter` is one."""
+
+    def snapshot(self) -> Sequence[BucketStats]: ...
+
+
+class _Vocabulary:
+    """Label values admitted per scope, up to a cap; later newcomers become ``other``."""
+
+    __slots__ = ("_limit", "_seen")
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._seen: dict[tuple[str, ...], set[str]] = {}
+
+    def admit(self, scope: tuple[str, ...], value: str) -> str:
+        seen = self._seen.setdefault(scope, set())
+        if value in seen:
+            return value
+        if len(seen) >= self._limit:
+            return OTHER
+        seen.add(value)
+        return value
+
+    def forget(self, scope: tuple[str, ...]) -> set[str]:
+        """Drop a scope; returns the values it had admitted (``other`` included if it was used)."""
+        seen = self._seen.pop(scope, set())
+        return seen | {OTHER} if len(seen) >= self._limit else seen
+
+
+class _TaskCollector:
+    """``taskwatch_tasks`` and ``taskwatch_task_oldest_age_seconds`` from the latest summaries."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self.summaries: dict[SourceKey, Mapping[tuple[str, str], TaskGroup]] = {}
+
+    def _families(self) -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+        labels = ["product", "account", "region", "type", "status"]
+        return (
+            GaugeMetricFamily(
+                "taskwatch_tasks",
+                "Tasks seen by the last scan: pending and running ones, every listed Live task.",
+                labels=labels,
+            ),
+            GaugeMetricFamily(
+                "taskwatch_task_oldest_age_seconds",
+                "Age of the oldest task of the group: since start if running, creation if not.",
+                labels=labels,
+            ),
+        )
+
+    def describe(self) -> Iterator[Metric]:
+        yield from self._families()
+
+    def collect(self) -> Iterator[Metric]:
+        tasks, ages = self._families()
+        now = self._clock.now().timestamp()
+        for source, summary in list(self.summaries.items()):
+            for (type_, status), group in sorted(summary.items()):
+                labels = [source.product, source.account, source.region, type_, status]
+                tasks.add_metric(labels, group.count)
+                if group.oldest is not None:
+                    ages.add_metric(labels, max(0.0, now - group.oldest))
+        yield tasks
+        yield ages
+
+
+class _LimiterCollector:
+    """``taskwatch_ratelimit_rate`` and ``_ceiling`` from the watched limiter's snapshot."""
+
+    def __init__(self) -> None:
+        self.source: BucketSource | None = None
+
+    def _families(self) -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+        return (
+            GaugeMetricFamily(
+                "taskwatch_ratelimit_rate",
+                "Calls per second the limiter admits now (halved on throttling, then recovers).",
+                labels=list(_CALL),
+            ),
+            GaugeMetricFamily(
+                "taskwatch_ratelimit_ceiling",
+                "Calls per second granted to taskwatch: documented limit times api.budget.",
+                labels=list(_CALL),
+            ),
+        )
+
+    def describe(self) -> Iterator[Metric]:
+        yield from self._families()
+
+    def collect(self) -> Iterator[Metric]:
+        rate, ceiling = self._families()
+        for b in self.source.snapshot() if self.source is not None else ():
+            labels = [b.account, b.product, b.action]
+            rate.add_metric(labels, b.rate)
+            ceiling.add_metric(labels, b.ceiling)
+        yield rate
+        yield ceiling
+
+
+class Metrics:
+    """The metrics of one taskwatch process, registered in ``registry``.
+
+    It is also the API client's :class:`~taskwatch.tencent.client.CallObserver`.
+    """
+
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        clock: Clock | None = None,
+        version: str = taskwatch.__version__,
+    ) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self._clock: Clock = clock or SystemClock()
+        self._codes = _Vocabulary(MAX_CODES)
+        self._reasons = _Vocabulary(MAX_CODES)
+        self._started: set[SourceKey] = set()
+        r = self.registry
+
+        # Tasks
+        self._tasks = _TaskCollector(self._clock)
+        r.register(self._tasks)
+        self.task_duration = Histogram(
+            "taskwatch_task_duration_seconds",
+            "Run time of finished tasks, from start to finish.",
+            ["product", "type"],
+            buckets=TASK_BUCKETS,
+            registry=r,
+        )
+        self.task_queue_wait = Histogram(
+            "taskwatch_task_queue_wait_seconds",
+            "Time finished tasks waited between creation and start.",
+            ["product", "type"],
+            buckets=TASK_BUCKETS,
+            registry=r,
+        )
+        self.tasks_finished = Counter(
+            "taskwatch_tasks_finished_total",
+            "Tasks seen to finish, by result.",
+            ["product", "type", "result"],
+            registry=r,
+        )
+
+        # API calls
+        self.api_requests = Counter(
+            "taskwatch_api_requests_total",
+            "API attempts by outcome: Success, the API error code, or the transport failure.",
+            [*_CALL, "code"],
+            registry=r,
+        )
+        self.api_duration = Histogram(
+            "taskwatch_api_request_duration_seconds",
+            "Duration of one API attempt, rate-limit wait excluded.",
+            list(_CALL),
+            buckets=API_BUCKETS,
+            registry=r,
+        )
+        self.api_throttled = Counter(
+            "taskwatch_api_throttled_total",
+            "API attempts refused with RequestLimitExceeded or one of its sub-codes.",
+            list(_CALL),
+            registry=r,
+        )
+        self.ratelimit_wait = Histogram(
+            "taskwatch_ratelimit_wait_seconds",
+            "Time a call waited for its rate-limit token (only calls that waited).",
+            list(_CALL),
+            buckets=WAIT_BUCKETS,
+            registry=r,
+        )
+        self._limiter = _LimiterCollector()
+        r.register(self._limiter)
+
+        # Scan loops
+        self.scan_duration = Histogram(
+            "taskwatch_scan_duration_seconds",
+            "Duration of one scan cycle of a source, failed ones included.",
+            list(_SOURCE),
+            buckets=SCAN_BUCKETS,
+            registry=r,
+        )
+        self.scan_last_success = Gauge(
+            "taskwatch_scan_last_success_timestamp_seconds",
+            "UTC time the last successful scan of a source ended.",
+            list(_SOURCE),
+            registry=r,
+        )
+        self.scan_errors = Counter(
+            "taskwatch_scan_errors_total",
+            "Failed scan cycles, by the class of error that ended them.",
+            [*_SOURCE, "reason"],
+            registry=r,
+        )
+        self.api_calls_per_cycle = Gauge(
+            "taskwatch_api_calls_per_cycle",
+            "API calls the last scan cycle of a source made.",
+            list(_SOURCE),
+            registry=r,
+        )
+        self.scan_cycles = Counter(
+            "taskwatch_scan_cycles_total",
+            "Scan cycles by result: ok, failed, or skipped (the previous one still ran).",
+            [*_SOURCE, "result"],
+            registry=r,
+        )
+
+        # Process
+        self.build_info = Info(
+            "taskwatch_build",
+            "The running taskwatch version and Python version.",
+            registry=r,
+        )
+        self.build_info.info({"version": version, "python": platform.python_version()})
+        self.config_reload_ok = Gauge(
+            "taskwatch_config_last_reload_successful",
+            "1 if the last configuration (re)load succeeded, 0 if it failed.",
+            registry=r,
+        )
+        self.config_reload_success = Gauge(
+            "taskwatch_config_last_reload_success_timestamp_seconds",
+            "UTC time of the last successful configuration (re)load.",
+            registry=r,
+        )
+        self.leader = Gauge(
+            "taskwatch_leader",
+            "1 while this replica leads (acts and scans), 0 while it stands by.",
+            registry=r,
+        )
+
+    # --- tasks ------------------------------------------------------------------------------
+
+    def publish_tasks(
+        self, source: SourceKey, summary: Mapping[tuple[str, str], TaskGroup]
+    ) -> None:
+        """Replace ``source``'s task picture; label sets absent from ``summary`` disappear."""
+        self._tasks.summaries[source] = dict(summary)
+
+    def task_finished(self, task: Task) -> None:
+        """Count a task seen to finish, and observe its run time and queue wait when known."""
+        result = task.result.value if task.result is not None else "unknown"
+        self.tasks_finished.labels(task.product, task.type, result).inc()
+        if (duration := task.duration()) is not None:
+            self.task_duration.labels(task.product, task.type).observe(duration)
+        if (wait := task.queue_wait()) is not None:
+            self.task_queue_wait.labels(task.product, task.type).observe(wait)
+
+    # --- API calls (CallObserver) -----------------------------------------------------------
+
+    def attempt_finished(self, site: CallSite, outcome: str, seconds: float) -> None:
+        """One API attempt ended with ``outcome`` (``Success``, an error code, a failure class)."""
+        call = (site.account, site.product, site.action)
+        if outcome == "RequestLimitExceeded" or outcome.startswith("RequestLimitExceeded."):
+            self.api_throttled.labels(*call).inc()
+        code = self._codes.admit((site.product, site.action), outcome)
+        self.api_requests.labels(*call, code).inc()
+        self.api_duration.labels(*call).observe(seconds)
+
+    def rate_waited(self, site: CallSite, seconds: float) -> None:
+        """A call waited ``seconds`` for its rate-limit token."""
+        self.ratelimit_wait.labels(site.account, site.product, site.action).observe(seconds)
+
+    def watch_limiter(self, limiter: BucketSource | None) -> None:
+        """Export this limiter's rates at scrape time (replacing any previous one; None: none)."""
+        self._limiter.source = limiter
+
+    # --- scan loops -------------------------------------------------------------------------
+
+    def cycle_finished(
+        self, source: SourceKey, *, seconds: float, calls: int, error: str | None
+    ) -> None:
+        """A scan cycle ended: ``error`` is ``None`` on success, else a short error class name."""
+        labels = self._source(source)
+        self.scan_duration.labels(*labels).observe(seconds)
+        self.api_calls_per_cycle.labels(*labels).set(calls)
+        if error is None:
+            self.scan_last_success.labels(*labels).set(self._clock.now().timestamp())
+            self.scan_cycles.labels(*labels, "ok").inc()
+        else:
+            reason = self._reasons.admit(labels, error)
+            self.scan_errors.labels(*labels, reason).inc()
+            self.scan_cycles.labels(*labels, "failed").inc()
+
+    def cycle_skipped(self, source: SourceKey) -> None:
+        """A cycle was due while the previous one still ran, so it did not start."""
+        self.scan_cycles.labels(*self._source(source), "skipped").inc()
+
+    def forget(self, source: SourceKey) -> None:
+        """Drop every series of a source that left the configuration, so none lingers stale."""
+        self._tasks.summaries.pop(source, None)
+        labels = (source.account, source.product, source.region)
+        for metric in (self.scan_duration, self.scan_last_success, self.api_calls_per_cycle):
+            metric.remove(*labels)
+        for result in CYCLE_RESULTS:
+            self.scan_cycles.remove(*labels, result)
+        for reason in self._reasons.forget(labels):
+            self.scan_errors.remove(*labels, reason)
+        self._started.discard(source)
+
+    def _source(self, source: SourceKey) -> tuple[str, str, str]:
+        """The source's label values; the first time, its cycle counters start at zero."""
+        labels = (source.account, source.product, source.region)
+        if source not in self._started:
+            self._started.add(source)
+            for result in CYCLE_RESULTS:
+                self.scan_cycles.labels(*labels, result)
+        return labels
+
+    # --- process ----------------------------------------------------------------------------
+
+    def config_loaded(self, ok: bool) -> None:
+        """The configuration was (re)loaded: ``ok`` is whether it was accepted."""
+        self.config_reload_ok.set(1 if ok else 0)
+        if ok:
+            self.config_reload_success.set(self._clock.now().timestamp())
+
+    def set_leader(self, leading: bool) -> None:
+        """Whether this replica leads now (a standalone process always does)."""
+        self.leader.set(1 if leading else 0)

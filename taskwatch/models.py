@@ -1,0 +1,108 @@
+"""The data taskwatch reasons about, product-neutral: tasks, and how they are identified.
+
+Each product adapter normalises its API's records into :class:`Task`: the product's own status
+vocabulary is kept in ``status`` (MPS ``WAITING``/``PROCESSING``/``FINISH``, DLC state names such
+as ``running``, Live ``enable``/``pause``) and mapped onto one :class:`Phase` for logic that must
+not care which product it is looking at. Times are UTC epoch seconds (``None`` when unset: MPS's
+``0000-00-00T00:00:00Z`` sentinel becomes ``None`` here).
+
+Tasks are frozen: a newer observation is a new object. ``fields`` holds the list record exactly as
+the API returned it and ``detail`` the detail record when one was fetched, so policies can filter
+on any API field without the model knowing them all.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+
+class Phase(enum.StrEnum):
+    """Where a task is in its life, whatever its product calls it."""
+
+    PENDING = "pending"
+    """Created, not started (MPS WAITING; DLC queued/init; Live before StartTime or paused)."""
+    RUNNING = "running"
+    """Consuming resources (MPS PROCESSING; DLC running/writing; Live inside its time window)."""
+    DONE = "done"
+    """Ended (MPS FINISH; DLC succeeded/failed/cancelled; Live past its EndTime)."""
+
+
+class Result(enum.StrEnum):
+    """How a finished task ended."""
+
+    SUCCESS = "success"
+    FAILED = "failed"
+    ABORTED = "aborted"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceKey:
+    """One thing taskwatch polls: a product of an account, in a region (``global`` for MPS)."""
+
+    account: str
+    product: str
+    region: str
+
+    def __str__(self) -> str:
+        return f"{self.account}/{self.product}/{self.region}"
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One task as last observed."""
+
+    product: str
+    account: str
+    region: str
+    id: str
+    type: str
+    status: str
+    phase: Phase
+    created: float | None = None
+    started: float | None = None
+    finished: float | None = None
+    result: Result | None = None
+    fingerprint: Hashable = ()
+    """What changes when the task changes; equal fingerprints mean no detail call is needed."""
+    fields: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    detail: Mapping[str, Any] | None = field(default=None, compare=False)
+
+    @property
+    def source(self) -> SourceKey:
+        return SourceKey(self.account, self.product, self.region)
+
+    def age(self, now: float) -> float | None:
+        """Seconds since creation."""
+        return None if self.created is None else max(0.0, now - self.created)
+
+    def running_for(self, now: float) -> float | None:
+        """Seconds since it started, while running; ``None`` otherwise."""
+        if self.phase is not Phase.RUNNING or self.started is None:
+            return None
+        return max(0.0, now - self.started)
+
+    def waiting_for(self, now: float) -> float | None:
+        """Seconds since creation, while pending; ``None`` otherwise."""
+        if self.phase is not Phase.PENDING or self.created is None:
+            return None
+        return max(0.0, now - self.created)
+
+    def queue_wait(self) -> float | None:
+        """Seconds from creation to start, once started."""
+        if self.created is None or self.started is None:
+            return None
+        return max(0.0, self.started - self.created)
+
+    def duration(self) -> float | None:
+        """Seconds from start to finish, once finished."""
+        if self.started is None or self.finished is None:
+            return None
+        return max(0.0, self.finished - self.started)
+
+    def with_detail(self, detail: Mapping[str, Any]) -> Task:
+        return replace(self, detail=detail)

@@ -1,0 +1,210 @@
+"""Live (``live`` 2018-08-01): pull-stream tasks, listed whole every cycle, with their run status
+fetched for the tasks the watcher asks about.
+
+Why it is built this way (reference §7):
+
+- ``DescribeLivePullStreamTasks`` pages by ``PageNum`` 1..``TotalPage`` with ``PageSize`` ≤ 20,
+  sorted by UpdateTime, newest first. An account holds few tasks (``LimitTaskNum``, e.g. 20), so
+  the whole list is read every cycle and every scan is a sweep (``swept`` is always true). A task
+  updated mid-scan jumps to the front and may repeat a row (de-duplicated by ``TaskId``) or push
+  another one past the page being read (seen again next cycle).
+- A pull task has no terminal status: it is ``enable`` or ``pause`` and lives until deleted.
+  Its phase comes from its window (:func:`phase_at`): ``pause`` → pending; ``enable`` before
+  ``StartTime`` → pending; inside ``[StartTime, EndTime)`` → running; from ``EndTime`` on → done
+  (result ``SUCCESS``: it ran out its window; "expired"), whatever its status. ``started`` is
+  ``StartTime`` once reached, ``finished`` is ``EndTime`` once past. The fingerprint is
+  ``(Status, UpdateTime, phase)``: the phase depends on the time, so a task crossing a boundary
+  changes fingerprint and gets refreshed.
+- Done tasks go into ``ScanResult.finished``, never ``active``. The tracker keeps only non-done
+  tasks active, so a done task reported as active would be "new" every cycle and cost a status
+  call each time, for ever. Reported as finished, it is observed once; a task that crosses its
+  EndTime between two cycles also leaves ``active``, so the watcher refreshes it as gone.
+- :data:`WINDOW` (14 days) is how long after creation a done task is still reported: a task can
+  run up to 7 days (EndTime - StartTime < 7 days), and its end stays visible for 7 more. The
+  tracker forgets finished tasks ``window`` after creation; the adapter stops reporting them a day
+  earlier (:data:`REPORT_MARGIN`), so a still-listed task is never observed finished twice. Not
+  guaranteed: the end of a task created more than 13 days before it ended is seen only through
+  the "gone" refresh of the cycle in which it ended.
+- The run status (``DescribeLivePullStreamTaskStatus``) is the ``detail``: ``RunStatus``
+  ``active``/``inactive``, the file being pulled, loops. It does not change the phase (an enabled
+  task in its window whose source is down is still "running", and that is what a policy wants to
+  see). A refresh re-reads the phase from the task's list record at the current time; a task the
+  API no longer knows (``InvalidParameter.TaskNotExist``: deleted) is left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from taskwatch.clock import Clock
+from taskwatch.models import Phase, Result, SourceKey, Task
+from taskwatch.products.base import CallCounter, Caller, ScanResult
+from taskwatch.products.fanout import bounded_map
+from taskwatch.products.paging import PageGuard
+from taskwatch.products.timefmt import parse_iso
+from taskwatch.tencent.errors import TaskNotFoundError
+
+PRODUCT = "live"
+DAY = 86400.0
+WINDOW = 14 * DAY
+"""Seconds after creation a done task is still reported (see the module docstring)."""
+REPORT_MARGIN = DAY
+"""Done tasks are reported until ``WINDOW - REPORT_MARGIN`` after creation, so they are never
+reported after the tracker has forgotten them."""
+MAX_PAGE_SIZE = 20
+
+
+# --- normalising (pure) ---------------------------------------------------------------------
+
+
+def phase_at(record: Mapping[str, Any], now: float) -> Phase:
+    """Where a pull task is at ``now`` (see the module docstring)."""
+    start = parse_iso(record.get("StartTime"))
+    end = parse_iso(record.get("EndTime"))
+    if end is not None and now >= end:
+        return Phase.DONE
+    if record.get("Status") != "enable":
+        return Phase.PENDING
+    if start is not None and now < start:
+        return Phase.PENDING
+    return Phase.RUNNING
+
+
+def normalise(record: Mapping[str, Any], *, source: SourceKey, now: float) -> Task:
+    """A Task from one ``PullStreamTaskInfo`` as it stands at ``now`` (UTC epoch seconds)."""
+    phase = phase_at(record, now)
+    start = parse_iso(record.get("StartTime"))
+    end = parse_iso(record.get("EndTime"))
+    status = str(record.get("Status", ""))
+    return Task(
+        product=source.product,
+        account=source.account,
+        region=source.region,
+        id=str(record["TaskId"]),
+        type=str(record.get("SourceType") or ""),
+        status=status,
+        phase=phase,
+        created=parse_iso(record.get("CreateTime")),
+        started=start if start is not None and now >= start else None,
+        finished=end if phase is Phase.DONE else None,
+        result=Result.SUCCESS if phase is Phase.DONE else None,
+        fingerprint=(status, str(record.get("UpdateTime", "")), phase.value),
+        fields=dict(record),
+    )
+
+
+def still_reported(task: Task, now: float) -> bool:
+    """Whether a done task is young enough to report (the tracker still remembers it)."""
+    return task.created is not None and task.created >= now - (WINDOW - REPORT_MARGIN)
+
+
+# --- the adapter ----------------------------------------------------------------------------
+
+
+class LiveAdapter:
+    """Live pull-stream tasks of one account in one region."""
+
+    def __init__(
+        self,
+        *,
+        client: Caller,
+        account: str,
+        region: str,
+        clock: Clock,
+        page_size: int = MAX_PAGE_SIZE,
+        detail_concurrency: int = 8,
+        max_pages: int = 10_000,
+    ) -> None:
+        if not region:
+            raise ValueError("live needs a region")
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"live page_size must be between 1 and {MAX_PAGE_SIZE}")
+        if detail_concurrency < 1 or max_pages < 1:
+            raise ValueError("detail_concurrency and max_pages must be at least 1")
+        self.client = client
+        self.clock = clock
+        self.region = region
+        self.page_size = page_size
+        self.detail_concurrency = detail_concurrency
+        self.max_pages = max_pages
+        self.source = SourceKey(account, PRODUCT, region)
+        self.window = WINDOW
+
+    async def call(
+        self, action: str, params: Mapping[str, Any], calls: CallCounter
+    ) -> dict[str, Any]:
+        """One API call, counted against the cycle (counted even when it fails)."""
+        calls.add(action)
+        return await self.client.call(PRODUCT, action, params, region=self.region)
+
+    def _now(self) -> float:
+        return self.clock.now().timestamp()
+
+    async def scan(self, *, sweep: bool, calls: CallCounter) -> ScanResult:
+        """Every listed task: not done → ``active``; done (and young enough) → ``finished``.
+        ``sweep`` changes nothing: the whole list is read every time."""
+        now = self._now()
+        listed = await self._list(calls, now)
+        active = {k: t for k, t in listed.items() if t.phase is not Phase.DONE}
+        finished = {
+            k: t for k, t in listed.items() if t.phase is Phase.DONE and still_reported(t, now)
+        }
+        return ScanResult(active=active, finished=finished, swept=True)
+
+    async def _list(self, calls: CallCounter, now: float) -> dict[str, Task]:
+        guard = PageGuard(f"{self.source} DescribeLivePullStreamTasks", self.max_pages)
+        found: dict[str, Task] = {}
+        page = 1
+        while True:
+            guard.turn()
+            params = {"PageNum": page, "PageSize": self.page_size}
+            answer = await self.call("DescribeLivePullStreamTasks", params, calls)
+            rows = answer.get("TaskInfos") or []
+            if not rows:
+                return found
+            new = 0
+            for row in rows:
+                task = normalise(row, source=self.source, now=now)
+                new += task.id not in found
+                found[task.id] = task
+            guard.progress(new, len(rows), at=f"PageNum={page}")
+            if page >= int(answer.get("TotalPage") or 0):
+                return found
+            page += 1
+
+    async def refresh(self, tasks: Sequence[Task], calls: CallCounter) -> list[Task]:
+        """Each task with its run status as ``detail`` and its phase at the current time, at
+        most ``detail_concurrency`` calls at once, in order; deleted tasks are left out."""
+        now = self._now()
+
+        async def one(task: Task) -> Task | None:
+            if not task.fields:
+                return await self.describe(task.id, calls)
+            status = await self._status(task.id, calls)
+            if status is None:
+                return None
+            return normalise(task.fields, source=self.source, now=now).with_detail(status)
+
+        found = await bounded_map(one, tasks, limit=self.detail_concurrency)
+        return [t for t in found if t is not None]
+
+    async def describe(self, task_id: str, calls: CallCounter) -> Task | None:
+        """One fresh observation (list record and run status) for fencing; ``None`` if the API
+        does not know the task. Two calls."""
+        answer = await self.call("DescribeLivePullStreamTasks", {"TaskId": task_id}, calls)
+        rows = [r for r in answer.get("TaskInfos") or [] if str(r.get("TaskId")) == task_id]
+        if not rows:
+            return None
+        status = await self._status(task_id, calls)
+        if status is None:
+            return None
+        return normalise(rows[0], source=self.source, now=self._now()).with_detail(status)
+
+    async def _status(self, task_id: str, calls: CallCounter) -> dict[str, Any] | None:
+        try:
+            answer = await self.call("DescribeLivePullStreamTaskStatus", {"TaskId": task_id}, calls)
+        except TaskNotFoundError:
+            return None
+        info = answer.get("TaskStatusInfo")
+        return dict(info) if isinstance(info, Mapping) else {}

@@ -1,0 +1,68 @@
+"""Guards that make every listing end: a listing that does not converge raises
+:class:`~taskwatch.products.base.PagingError` with what it saw, instead of looping forever.
+
+The three APIs page three ways (MPS a scroll token, DLC an offset, Live a page number), and each
+can be fooled by a broken or changing server. One :class:`PageGuard` per listing checks, as pages
+arrive:
+
+- the page count stays within ``max_pages``;
+- a scroll token is never handed out twice, and an empty page never names a next page;
+- a non-empty page brings at least one task not already seen (offset and page-number paging over
+  a list that changes may repeat a few rows, so the check is "something new", not "nothing old").
+
+Not guaranteed: that a listing over a list changing under it sees every task. Offset and
+page-number paging can skip a row when one ahead of it leaves the list; the adapters say what
+they do about it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from taskwatch.products.base import PagingError
+
+
+@dataclass(slots=True)
+class PageGuard:
+    """The checks for one listing (one status, one filter), page after page."""
+
+    listing: str
+    """Named in errors, e.g. ``mps DescribeTasks Status=WAITING``."""
+    max_pages: int
+    pages: int = 0
+    _tokens: set[str] = field(default_factory=set)
+
+    def turn(self) -> None:
+        """Call before asking for each page."""
+        if self.pages >= self.max_pages:
+            raise PagingError(
+                f"{self.listing}: still not at the end after {self.max_pages} pages; "
+                "the listing does not converge (raise max_pages if the account really holds "
+                "that many tasks)"
+            )
+        self.pages += 1
+
+    def scroll(self, token: str, rows: int) -> bool:
+        """Whether to ask for the page ``token`` names; ``""`` ends the listing."""
+        if not token:
+            return False
+        if rows == 0:
+            raise PagingError(
+                f"{self.listing}: page {self.pages} was empty but named a next page "
+                f"(ScrollToken {token!r})"
+            )
+        if token in self._tokens:
+            raise PagingError(
+                f"{self.listing}: page {self.pages} repeated ScrollToken {token!r}; "
+                "the listing would loop"
+            )
+        self._tokens.add(token)
+        return True
+
+    def progress(self, new: int, rows: int, *, at: str) -> None:
+        """Check that a page of ``rows`` rows brought ``new`` tasks not seen before."""
+        if rows and not new:
+            raise PagingError(
+                f"{self.listing}: page {self.pages} ({at}) brought {rows} tasks, all already "
+                "seen; the listing makes no progress"
+            )

@@ -1,0 +1,195 @@
+"""One cycle of one source: scan → diff → refresh only what changed → commit → publish.
+
+The cost model is the point of this module. Each cycle lists the active tasks (cheap: a few pages)
+and asks for detail only for tasks that are new, whose fingerprint changed, or that left the
+active listing (that is how their end is learnt). The finished list is swept rarely, on a jittered
+schedule, to catch tasks that were born and died between two cycles; the first sweep is a baseline
+(finished history is recorded, not counted as new finishes).
+
+A failed cycle changes nothing: the tracker keeps the last good state, the task gauges keep the last
+good values (a failed scan is never reported as zero tasks), and the failure is logged and counted
+loudly by reason. One canonical log line per cycle says what it cost and what it saw.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import structlog
+
+from taskwatch.clock import Clock
+from taskwatch.errors import TaskwatchError
+from taskwatch.metrics import Metrics, summarise
+from taskwatch.models import Phase, SourceKey, Task
+from taskwatch.products.base import Adapter, CallCounter
+from taskwatch.tracker import Tracker, diff
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CycleReport:
+    """What one cycle did; ``error`` is the failure's class name when it failed."""
+
+    source: SourceKey
+    seconds: float
+    calls: dict[str, int]
+    active: int = 0
+    new: int = 0
+    changed: int = 0
+    gone: int = 0
+    finished: int = 0
+    swept: bool = False
+    error: str | None = None
+    message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+
+@dataclass(slots=True)
+class Watcher:
+    """Keeps one source's tracker current and its metrics published."""
+
+    adapter: Adapter
+    metrics: Metrics
+    clock: Clock
+    finish_sweep: float = 600.0
+    """Seconds between sweeps of the finished list (jittered ±20 %)."""
+    rng: random.Random = field(default_factory=random.Random)
+    tracker: Tracker = field(init=False)
+    last_report: CycleReport | None = None
+    last_success_wall: float | None = None
+    _next_sweep: float | None = None
+    _baselined: bool = False
+
+    def __post_init__(self) -> None:
+        self.tracker = Tracker(window=self.adapter.window)
+
+    @property
+    def source(self) -> SourceKey:
+        return self.adapter.source
+
+    @property
+    def ready(self) -> bool:
+        """At least one cycle succeeded."""
+        return self.last_success_wall is not None
+
+    def _sweep_due(self) -> bool:
+        now = self.clock.monotonic()
+        return self._next_sweep is None or now >= self._next_sweep
+
+    def _schedule_sweep(self) -> None:
+        self._next_sweep = self.clock.monotonic() + self.finish_sweep * self.rng.uniform(0.8, 1.2)
+
+    async def cycle(self) -> CycleReport:
+        """Run one cycle; never raises for API trouble (it is reported instead)."""
+        started = self.clock.monotonic()
+        calls = CallCounter()
+        try:
+            report = await self._cycle(calls, started)
+        except TaskwatchError as exc:
+            report = self._failed(started, calls, exc)
+        self.last_report = report
+        self.metrics.cycle_finished(
+            self.source, seconds=report.seconds, calls=report.total_calls, error=report.error
+        )
+        return report
+
+    def _failed(self, started: float, calls: CallCounter, exc: TaskwatchError) -> CycleReport:
+        report = CycleReport(
+            source=self.source,
+            seconds=self.clock.monotonic() - started,
+            calls=dict(calls.by_action),
+            error=type(exc).__name__,
+            message=str(exc),
+        )
+        log.error(
+            "cycle.failed",
+            source=str(self.source),
+            error=report.error,
+            reason=report.message,
+            calls=report.total_calls,
+            seconds=round(report.seconds, 3),
+            last_success_age=(
+                None
+                if self.last_success_wall is None
+                else round(self.clock.now().timestamp() - self.last_success_wall, 1)
+            ),
+        )
+        return report
+
+    async def _cycle(self, calls: CallCounter, started: float) -> CycleReport:
+        sweep = self._sweep_due()
+        scan = await self.adapter.scan(sweep=sweep, calls=calls)
+        tracker = self.tracker
+        d = diff(tracker.fingerprints(), scan.active)
+
+        to_refresh: list[Task] = [scan.active[i] for i in d.to_refresh]
+        to_refresh += [tracker.active[i] for i in d.gone]
+        baseline: list[Task] = []
+        newly_finished: list[Task] = []
+        for task_id, task in scan.finished.items():
+            if tracker.seen_finished(task_id) or task_id in tracker.active:
+                continue
+            (newly_finished if self._baselined else baseline).append(task)
+        to_refresh += newly_finished
+
+        refreshed = await self.adapter.refresh(to_refresh, calls) if to_refresh else []
+        fresh = {t.id: t for t in refreshed}
+
+        current = dict(scan.active)
+        ended: list[Task] = []
+        for task_id in d.gone:  # left the active listing: the refresh says how it ended
+            seen = fresh.get(task_id)
+            if seen is None:
+                continue  # forgotten by the API (deleted, or past its window)
+            if seen.phase is Phase.DONE:
+                ended.append(seen)
+            else:
+                current[task_id] = seen  # listed elsewhere mid-scan; still active
+        ended += [fresh[t.id] for t in newly_finished if t.id in fresh]
+        active = tracker.merge(current, [t for t in refreshed if t.id in current])
+
+        tracker.remember(baseline)  # history before taskwatch looked: recorded, not observed
+        first_time = tracker.commit(active, ended)
+        for task in first_time:
+            self.metrics.task_finished(task)
+        now_wall = self.clock.now().timestamp()
+        tracker.evict(now_wall)
+        if sweep:
+            self._baselined = True
+            self._schedule_sweep()
+        self.metrics.publish_tasks(self.source, summarise(tracker.active.values()))
+        self.last_success_wall = now_wall
+        report = CycleReport(
+            source=self.source,
+            seconds=self.clock.monotonic() - started,
+            calls=dict(calls.by_action),
+            active=len(tracker.active),
+            new=len(d.new),
+            changed=len(d.changed),
+            gone=len(d.gone),
+            finished=len(first_time),
+            swept=scan.swept,
+        )
+        log.info(
+            "cycle",
+            source=str(self.source),
+            seconds=round(report.seconds, 3),
+            calls=report.total_calls,
+            by_action=report.calls,
+            active=report.active,
+            new=report.new,
+            changed=report.changed,
+            gone=report.gone,
+            finished=report.finished,
+            swept=report.swept,
+        )
+        return report

@@ -1,0 +1,152 @@
+"""``taskwatch check-config``, ``run`` and ``once`` as processes: bad configs, one cycle, a stop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.daemon import EMULATOR_LIMITS
+from tests.emulator.harness import SECRET_ID, SECRET_KEY, running_emulator
+
+ROOT = Path(__file__).parent.parent
+
+
+async def taskwatch(*args: str) -> tuple[int, str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TENCENTCLOUD_")}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "taskwatch",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+        cwd=ROOT,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+GOOD = """
+accounts:
+  - name: main
+    credentials: {from: static, secret_id: %s, secret_key: %s}
+    endpoint: %s
+    regions: [ap-guangzhou]
+products:
+  mps: {interval: 5s}
+  dlc: {interval: 5s}
+  live: {interval: 5s}
+api: {budget: 1.0}
+http: {listen: "127.0.0.1:0"}
+"""
+
+BAD = [
+    ("accounts: []\n", "accounts"),
+    ("accounts:\n  - name: main\n    regions: [ap-guangzhou]\n", "accounts[0].credentials"),
+    ("accounts:\n  - name: main\n    credentials: {from: env}\n    regionz: [x]\n", "regionz"),
+    (
+        "accounts:\n  - name: main\n    credentials: {from: env}\n"
+        "products:\n  mps: {interval: fast}\n",
+        "products.mps.interval",
+    ),
+    ("accounts:\n  - name: main\n    credentials: {from: env}\napi: {budget: two}\n", "api.budget"),
+    ("accounts: [\n", "line"),
+    ("- just\n- a list\n", "mapping"),
+]
+
+
+@pytest.mark.parametrize(("text", "names"), BAD)
+async def test_a_bad_config_is_one_line_naming_file_and_key_and_exits_2(
+    tmp_path: Path, text: str, names: str
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    for command in ("check-config", "run", "once"):
+        code, out, err = await taskwatch(command, "--config", str(path))
+        assert code == 2, (command, out, err)
+        assert str(path) in err
+        assert names in err
+        assert "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1, err
+
+
+async def test_an_unreadable_config_file_exits_2(tmp_path: Path) -> None:
+    code, _, err = await taskwatch("check-config", "--config", str(tmp_path / "missing.yaml"))
+    assert code == 2
+    assert "missing.yaml" in err
+
+
+async def test_the_shipped_configs_are_valid() -> None:
+    for name in ("config/taskwatch.example.yaml", "config/demo.yaml"):
+        code, out, err = await taskwatch("check-config", "--config", name)
+        assert code == 0, err
+        assert "ok" in out
+
+
+async def test_once_runs_one_cycle_per_source_and_prints_a_table(tmp_path: Path) -> None:
+    async with running_emulator(limits=EMULATOR_LIMITS) as emu:
+        path = tmp_path / "tw.yaml"
+        path.write_text(GOOD % (SECRET_ID, SECRET_KEY, emu.url))
+        code, out, err = await taskwatch("once", "--config", str(path))
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["source", "result", "seconds"]
+    assert {line.split()[0] for line in lines[1:]} == {
+        "main/mps/global",
+        "main/dlc/ap-guangzhou",
+        "main/live/ap-guangzhou",
+    }
+    assert all(line.split()[1] == "ok" for line in lines[1:])
+
+
+async def test_once_exits_1_when_a_source_fails(tmp_path: Path) -> None:
+    async with running_emulator(limits=EMULATOR_LIMITS) as emu:
+        path = tmp_path / "tw.yaml"
+        path.write_text(GOOD % (SECRET_ID, "wrong-secret-key-0000", emu.url))
+        code, out, _ = await taskwatch("once", "--config", str(path))
+    assert code == 1
+    assert "FAILED (AuthError)" in out
+    assert "AuthFailure.SignatureFailure" in out
+
+
+async def test_run_serves_until_sigterm_and_stops_promptly(tmp_path: Path) -> None:
+    async with running_emulator(limits=EMULATOR_LIMITS) as emu:
+        path = tmp_path / "tw.yaml"
+        path.write_text(GOOD % (SECRET_ID, SECRET_KEY, emu.url))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TENCENTCLOUD_")}
+        env["PYTHONPATH"] = str(ROOT)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "taskwatch",
+            "--log-level",
+            "info",
+            "run",
+            "--config",
+            str(path),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        assert proc.stderr is not None
+        seen = b""
+        while b'"event": "cycle"' not in seen and b"cycle" not in seen.split(b"started")[-1]:
+            line = await asyncio.wait_for(proc.stderr.readline(), timeout=30)
+            assert line, seen.decode()
+            seen += line
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), timeout=15)
+        stopped_in = loop.time() - t0
+    assert code == 0
+    assert stopped_in < 5
+    assert SECRET_KEY not in seen.decode()
