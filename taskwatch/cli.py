@@ -18,6 +18,7 @@ from typing import Any
 from taskwatch import __version__, logs
 from taskwatch.errors import ConfigError, CredentialError, TaskwatchError
 from taskwatch.limiter import Limiter
+from taskwatch.policy.rules import compile_rules
 from taskwatch.report import summary_table
 from taskwatch.settings import Settings, json_schema, load_settings
 from taskwatch.tencent import catalog
@@ -103,6 +104,12 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--config", "-c", required=True, help="taskwatch YAML configuration")
 
     sub.add_parser("schema", help="print the configuration's JSON Schema (for editors)")
+
+    audit = sub.add_parser("audit", help="list recent actions from the journal")
+    audit.add_argument("--config", "-c", help="taskwatch YAML configuration (for state.path)")
+    audit.add_argument("--state", help="the journal database (default: state.path of --config)")
+    audit.add_argument("--since", default="1h", help="how far back, e.g. 1h, 2d (default: 1h)")
+    audit.add_argument("--json", action="store_true", help="a JSON array instead of a table")
 
     demo = sub.add_parser(
         "demo",
@@ -199,10 +206,13 @@ async def _emulator(args: argparse.Namespace) -> int:
 
 
 def _load(path: str) -> Settings:
+    """The settings, with their policies compiled: a bad rule is a bad config (exit 2)."""
     try:
-        return load_settings(path, actions=ACTIONS)
+        settings = load_settings(path, actions=ACTIONS)
+        compile_rules(settings.policies, source=path)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
+    return settings
 
 
 def _configure_logs(settings: Settings, override: str | None) -> None:
@@ -218,7 +228,7 @@ async def _run(args: argparse.Namespace) -> int:
 
     settings = _load(args.config)
     _configure_logs(settings, args.log_level if args.log_level != "warning" else None)
-    await Supervisor(settings).run()
+    await Supervisor(settings, config_source=args.config).run()
     return EXIT_OK
 
 
@@ -227,7 +237,7 @@ async def _once(args: argparse.Namespace) -> int:
 
     settings = _load(args.config)
     _configure_logs(settings, args.log_level)
-    reports = await Supervisor(settings).run_once()
+    reports = await Supervisor(settings, config_source=args.config).run_once()
     print(summary_table(reports))
     return EXIT_OK if all(r.ok for r in reports) else EXIT_FAILED
 
@@ -235,7 +245,29 @@ async def _once(args: argparse.Namespace) -> int:
 def _check_config(args: argparse.Namespace) -> int:
     settings = _load(args.config)
     regions = sum(len(a.regions) for a in settings.accounts)
-    print(f"{args.config}: ok ({len(settings.accounts)} account(s), {regions} region(s))")
+    enforcing = sum(1 for p in settings.policies if p.enforce)
+    print(
+        f"{args.config}: ok ({len(settings.accounts)} account(s), {regions} region(s), "
+        f"{len(settings.policies)} policy(ies), {enforcing} enforcing)"
+    )
+    return EXIT_OK
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from taskwatch.audit import parse_since, run_audit
+    from taskwatch.clock import SystemClock
+
+    if args.state:
+        path = args.state
+    elif args.config:
+        path = str(_load(args.config).state.path)
+    else:
+        raise UsageError("audit: give --config FILE or --state PATH")
+    try:
+        since = parse_since(args.since)
+    except ValueError as exc:
+        raise UsageError(f"--since: {exc}") from None
+    print(run_audit(path, since=since, as_json=args.json, clock=SystemClock()))
     return EXIT_OK
 
 
@@ -264,6 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_once(args))
         if args.command == "check-config":
             return _check_config(args)
+        if args.command == "audit":
+            return _audit(args)
         if args.command == "schema":
             json.dump(json_schema(), sys.stdout, indent=2)
             sys.stdout.write("\n")

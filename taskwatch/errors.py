@@ -7,6 +7,7 @@ json) are translated at the boundary that meets them and never leak upwards::
     TaskwatchError
     ├── ConfigError             bad configuration: names the file, the key and the reason
     ├── CredentialError         credentials missing or unreadable (never quotes a secret)
+    ├── StoreError              the journal cannot be opened, read or written (names the file)
     └── TencentError            one Tencent Cloud API call failed  (taskwatch.tencent.errors)
         ├── TransportError      no valid API answer came back
         │   ├── NetworkError        connection refused/reset, DNS, TLS
@@ -45,3 +46,14 @@ class ConfigError(TaskwatchError):
 
 class CredentialError(TaskwatchError):
     """Credentials could not be loaded. Names where it looked, never what it found."""
+
+
+class StoreError(TaskwatchError):
+    """The journal database is missing, corrupt, from a newer taskwatch, or failed an operation.
+
+    ``path`` is the database file; the message names it.
+    """
+
+    def __init__(self, message: str, *, path: str) -> None:
+        self.path = path
+        super().__init__(message)

@@ -341,6 +341,31 @@ class Metrics:
             "1 while this replica leads (acts and scans), 0 while it stands by.",
             registry=r,
         )
+        # Policies. `policy` is a rule name from the configuration: bounded, chosen by operators.
+        self.policy_matches = Counter(
+            "taskwatch_policy_matches",
+            "Tasks that started matching a policy (each task counted once per match streak).",
+            ["policy"],
+            registry=r,
+        )
+        self.policy_actions = Counter(
+            "taskwatch_policy_actions",
+            "Policy decisions by outcome: done, would, already_done, skipped_cap, fenced, "
+            "failed, unknown.",
+            ["policy", "action", "result"],
+            registry=r,
+        )
+        self.actions_paused = Gauge(
+            "taskwatch_actions_paused",
+            "1 while the kill switch holds every action back (config or POST /-/pause).",
+            registry=r,
+        )
+        self.notifications = Counter(
+            "taskwatch_notifications",
+            "Webhook notification batches and events by result: sent, failed, dropped.",
+            ["target", "result"],
+            registry=r,
+        )
 
     # --- tasks ------------------------------------------------------------------------------
 
@@ -427,6 +452,18 @@ class Metrics:
         self.config_reload_ok.set(1 if ok else 0)
         if ok:
             self.config_reload_success.set(self._clock.now().timestamp())
+
+    def policy_matched(self, policy: str) -> None:
+        self.policy_matches.labels(policy=policy).inc()
+
+    def policy_action(self, policy: str, action: str, result: str) -> None:
+        self.policy_actions.labels(policy=policy, action=action, result=result).inc()
+
+    def set_actions_paused(self, paused: bool) -> None:
+        self.actions_paused.set(1 if paused else 0)
+
+    def notification(self, target: str, result: str) -> None:
+        self.notifications.labels(target=target, result=result).inc()
 
     def set_leader(self, leading: bool) -> None:
         """Whether this replica leads now (a standalone process always does)."""

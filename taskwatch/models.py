@@ -106,3 +106,66 @@ class Task:
 
     def with_detail(self, detail: Mapping[str, Any]) -> Task:
         return replace(self, detail=detail)
+
+
+ACTIONS_BY_PRODUCT: Mapping[str, str] = {"mps": "abort", "dlc": "cancel", "live": "delete"}
+"""The one destructive action each product offers: MPS ManageTask Abort, DLC CancelTask, Live
+DeleteLivePullStreamTask."""
+
+
+ACTIONABLE_WHEN_DONE = frozenset({"live"})
+"""Products whose ended tasks can still be acted on: a Live pull-stream task past its EndTime stays
+listed (and billed as a resource) until deleted, which is what a stale-task policy is for."""
+
+
+class Outcome(enum.StrEnum):
+    """What became of a decision: the ``result`` label of ``taskwatch_policy_actions_total``."""
+
+    DONE = "done"
+    """The API accepted the action."""
+    WOULD = "would"
+    """Dry-run: it would have been done (caps and fencing applied as if enforcing)."""
+    ALREADY_DONE = "already_done"
+    """The task had already ended, or no longer exists: nothing to do."""
+    SKIPPED_CAP = "skipped_cap"
+    """A blast-radius cap (global, per cycle, per hour, percent) or the kill switch held it back."""
+    FENCED = "fenced"
+    """Re-described right before acting, the task no longer matched the rule."""
+    FAILED = "failed"
+    """The API refused the action (an error that is not "already done")."""
+    UNKNOWN = "unknown"
+    """The call's outcome is unknown (timeout, reset); the task is re-described next cycle."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A rule matched a task: the pure result of policy evaluation, before caps and fencing."""
+
+    policy: str
+    action: str
+    task: Task
+    enforce: bool
+    grace: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One journal entry: an action taken, attempted, or (dry-run) that would have been."""
+
+    id: int
+    time: float
+    """UTC epoch seconds of the intent (or of the dry-run decision)."""
+    policy: str
+    product: str
+    account: str
+    region: str
+    task_id: str
+    action: str
+    mode: str
+    """``enforce`` or ``dry-run``."""
+    result: str
+    """An :class:`Outcome` value, or ``intent`` while the call's outcome is not recorded."""
+    code: str | None = None
+    request_id: str | None = None
+    message: str | None = None
+    finished_time: float | None = None

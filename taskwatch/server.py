@@ -55,14 +55,37 @@ class HealthView(Protocol):
         ...
 
 
-def build_app(*, metrics: Metrics, health: HealthView) -> web.Application:
+class Controls(Protocol):
+    """Operator switches exposed over HTTP: the global kill switch for actions."""
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+
+def build_app(
+    *, metrics: Metrics, health: HealthView, controls: Controls | None = None
+) -> web.Application:
     """The aiohttp application: routes only, no background work."""
     app = web.Application()
     app.router.add_get("/", _index)
     app.router.add_get("/metrics", _exposition(metrics.registry))
     app.router.add_get("/healthz", _probe("liveness", health.liveness))
     app.router.add_get("/readyz", _probe("readiness", health.readiness))
+    if controls is not None:
+        app.router.add_post("/-/pause", _switch(controls.pause, paused=True))
+        app.router.add_post("/-/resume", _switch(controls.resume, paused=False))
     return app
+
+
+def _switch(flip: Callable[[], None], *, paused: bool) -> Handler:
+    """POST only (never GET: a crawler or a prefetching browser must not flip it)."""
+
+    async def handler(request: web.Request) -> web.Response:
+        flip()
+        return web.json_response({"actions_paused": paused}, headers=NO_STORE)
+
+    return handler
 
 
 def _exposition(registry: CollectorRegistry) -> Handler:

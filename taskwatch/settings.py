@@ -24,6 +24,11 @@ them in step with their owners. Which actions exist is *injected*: pass
 
 Adding a top-level section is adding a field to :class:`Settings`; the loader is generic.
 
+**Policies** are checked for shape here (names, product, action, caps, a non-empty filter list);
+their filter trees stay raw data, compiled and checked against each product's API by
+``taskwatch.policy.rules.compile_rules``, which callers run right after loading. Every error inside
+``policies[i]`` starts ``rule 'NAME':`` once the policy's name is readable, as the compiler's do.
+
 Not guaranteed: values are checked for shape, not reachability (a credential file or endpoint may
 still fail at run time, with a ``CredentialError`` or a ``TransportError``); relative paths are
 relative to the working directory, not to the file; ``<<`` merge keys work, but errors under merged
@@ -65,9 +70,13 @@ from taskwatch.errors import ConfigError
 
 __all__ = [
     "Account",
+    "ActionSettings",
     "Api",
     "Http",
     "Logging",
+    "MaxActions",
+    "NotificationSettings",
+    "PolicySettings",
     "ProductSettings",
     "Products",
     "Settings",
@@ -82,6 +91,7 @@ PRODUCT_NAMES: tuple[ProductName, ...] = ("mps", "dlc", "live")
 """Kept equal to ``taskwatch.tencent.catalog.PRODUCTS`` by a test."""
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_POLICY_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 _REGION = re.compile(r"^[a-z]{2}-[a-z]+(-[a-z0-9]+)?$")
 _HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
 _DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
@@ -116,9 +126,9 @@ _INT = _not_bool("an integer")
 # Bounds go before the validator: so they reach the JSON Schema, and booleans meet the check first.
 
 
-def _duration(minimum: float) -> tuple[BeforeValidator, WithJsonSchema]:
+def _duration(minimum: float, *, zero: bool = False) -> tuple[BeforeValidator, WithJsonSchema]:
     """Parses ``30s``, ``90m``, ``1h30m`` or a number of seconds; at least ``minimum`` (more
-    than 0 when ``minimum`` is 0)."""
+    than 0 when ``minimum`` is 0, unless ``zero``)."""
 
     def parse(value: object) -> float:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
@@ -126,13 +136,13 @@ def _duration(minimum: float) -> tuple[BeforeValidator, WithJsonSchema]:
         seconds = parse_duration(value)
         if not math.isfinite(seconds):
             raise ValueError("must be a finite duration")
-        if seconds < minimum or seconds <= 0:
+        if seconds < minimum or (seconds <= 0 and not zero):
             bound = f"at least {format_duration(minimum)}" if minimum else "more than 0s"
             raise ValueError(f"must be {bound}")
         return seconds
 
     number: dict[str, Any] = {"type": "number"}
-    number["minimum" if minimum else "exclusiveMinimum"] = minimum
+    number["minimum" if minimum or zero else "exclusiveMinimum"] = minimum
     schema = {"anyOf": [{"type": "string", "pattern": _DURATION_PATTERN}, number]}
     return BeforeValidator(parse), WithJsonSchema(schema)
 
@@ -144,6 +154,9 @@ Duration = Annotated[float, _POSITIVE, _AS_TEXT, _POSITIVE_SCHEMA]
 """Seconds, written ``30s``, ``90m``, ``1h30m`` or as a number; more than 0; dumped as text."""
 Interval = Annotated[float, _SECOND, _AS_TEXT, _SECOND_SCHEMA]
 """A :data:`Duration` of at least one second."""
+_ZERO, _ZERO_SCHEMA = _duration(0, zero=True)
+Delay = Annotated[float, _ZERO, _AS_TEXT, _ZERO_SCHEMA]
+"""A :data:`Duration` that may be ``0s``."""
 
 
 def _name(value: str) -> str:
@@ -152,6 +165,43 @@ def _name(value: str) -> str:
             f"{value[:70]!r} is not an account name: lowercase letters, digits, '-' and '_', "
             "starting with a letter or digit, at most 63 characters"
         )
+    return value
+
+
+def _policy_name(value: str) -> str:
+    if not _POLICY_NAME.match(value):
+        raise ValueError(
+            f"{value[:70]!r} is not a policy name: lowercase letters, digits, '-', '_' and '.', "
+            "starting with a letter or digit, at most 63 characters (it is a metric label)"
+        )
+    return value
+
+
+def _notification_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(
+            f"{value[:70]!r} is not a notification name: lowercase letters, digits, '-' and '_', "
+            "starting with a letter or digit, at most 63 characters"
+        )
+    return value
+
+
+def _webhook(value: object) -> object:
+    """An absolute http(s) URL. It is a credential (WeCom's ``key=``, Slack's path): never
+    quoted in an error, masked in ``repr`` and dumps."""
+    if not isinstance(value, str):
+        return value
+    if not value:
+        raise ValueError("must not be empty")
+    if value != value.strip():
+        raise ValueError("has leading or trailing whitespace")
+    try:
+        parts = urlsplit(value)
+        _ = parts.port
+    except ValueError:
+        raise ValueError("is not a URL with a valid port") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an absolute http(s) URL")
     return value
 
 
@@ -499,6 +549,120 @@ class Logging(_Model):
     """``auto``: console on a terminal, JSON lines otherwise."""
 
 
+# --- policies, actions, notifications -----------------------------------------------------------
+
+ActionName: TypeAlias = Literal["abort", "cancel", "delete"]
+ACTION_NAMES: tuple[ActionName, ...] = ("abort", "cancel", "delete")
+"""Kept equal to the values of ``taskwatch.models.ACTIONS_BY_PRODUCT`` by a test."""
+OutcomeName: TypeAlias = Literal[
+    "done", "would", "already_done", "skipped_cap", "fenced", "failed", "unknown"
+]
+"""Kept equal to ``taskwatch.models.Outcome`` by a test."""
+PolicyName = Annotated[
+    str, AfterValidator(_policy_name), Field(json_schema_extra={"pattern": _POLICY_NAME.pattern})
+]
+
+
+def _some_filters(value: tuple[Any, ...]) -> tuple[Any, ...]:
+    if not value:
+        raise ValueError("must not be empty: a policy without filters would match every task")
+    return value
+
+
+def _listed_once(field: str, values: tuple[Any, ...]) -> None:
+    for i, value in enumerate(values):
+        if value in values[:i]:
+            raise _Invalid(f"{value!r} is listed twice", field, i)
+
+
+class MaxActions(_Model):
+    """Blast-radius caps of one policy. They hold in dry-run too (a ``would`` counts), and
+    ``actions.max_per_cycle`` applies on top of them."""
+
+    per_cycle: Annotated[int, Field(ge=1), _INT] | None = None
+    """Actions in one cycle of one source (account, product, region); default: no cap."""
+    per_hour: Annotated[int, Field(ge=1), _INT] | None = None
+    """Actions in any sliding hour, across every source; default: no cap."""
+    percent: Annotated[float, Field(gt=0, le=100), _FLOAT] | None = None
+    """At most this share, in percent, of the active tasks of a source in one cycle; default:
+    no cap."""
+
+
+class PolicySettings(_Model):
+    """One policy as written. Its filters stay raw data here: ``taskwatch.policy.rules``
+    compiles them and checks them against the product's API (this module sits below it)."""
+
+    name: PolicyName
+    """Label of the ``policy`` metric label and of journal entries: ``[a-z0-9][a-z0-9_.-]*``,
+    at most 63 characters; unique."""
+    product: ProductName
+    """The product whose tasks the policy watches: mps, dlc or live."""
+    action: ActionName
+    """What to do to a matching task: ``abort`` (mps), ``cancel`` (dlc) or ``delete`` (live)."""
+    filters: Annotated[tuple[Any, ...], AfterValidator(_some_filters)]
+    """What a task must match (all of them). At least one: no policy matches everything."""
+    exclude: Annotated[tuple[Any, ...], Field(min_length=1)] | None = None
+    """Filters of tasks never to act on: a task matching any of them is left alone."""
+    enforce: bool = False
+    """Act for real; default: dry-run (decisions are journaled as ``would``)."""
+    grace: Delay = 0.0
+    """How long a task must keep matching before it is acted on; default: at once."""
+    max_actions: MaxActions = MaxActions()
+    """This policy's blast-radius caps."""
+    operator: Annotated[str, Field(min_length=1, max_length=64)] = "taskwatch"
+    """The ``Operator`` of Live's DeleteLivePullStreamTask (live policies only)."""
+
+    @model_validator(mode="after")
+    def _coherent(self) -> PolicySettings:
+        if "operator" in self.model_fields_set and self.product != "live":
+            raise _Invalid(
+                "only live policies take an operator (DeleteLivePullStreamTask's Operator)",
+                "operator",
+            )
+        return self
+
+
+class ActionSettings(_Model):
+    """What every policy shares: the kill switch, the global cap, the journal."""
+
+    paused: bool = False
+    """The kill switch: while true no action is taken, enforced or not (each decision is
+    journaled as ``skipped_cap``)."""
+    max_per_cycle: Annotated[int, Field(ge=1), _INT] = 20
+    """Actions (``would`` included) across every policy in one cycle of one source (account,
+    product, region)."""
+    journal_retention: Duration = 30 * 86400.0
+    """How long action journal entries are kept."""
+
+
+class NotificationSettings(_Model):
+    """A webhook told about actions, in batches."""
+
+    name: Annotated[str, AfterValidator(_notification_name)]
+    """Label of logs and metrics for this webhook; unique."""
+    url: Annotated[SecretStr, BeforeValidator(_webhook)]
+    """``http(s)://...``; a credential: masked in logs and dumps, never quoted in errors."""
+    format: Literal["generic", "wecom", "slack"] = "generic"
+    """``generic`` (a JSON list of records), ``wecom`` (WeCom group bot markdown) or ``slack``
+    (an incoming webhook's text)."""
+    batch_size: Annotated[int, Field(ge=1, le=1000), _INT] = 20
+    """Records per message at most."""
+    flush_interval: Duration = 10.0
+    """A batch that is not full is sent this long after its first record."""
+    timeout: Duration = 5.0
+    """Bound on one delivery attempt."""
+    attempts: Annotated[int, Field(ge=1, le=10), _INT] = 3
+    """Delivery attempts per batch, the first included."""
+    results: Annotated[tuple[OutcomeName, ...], Field(min_length=1)] = ("done", "failed", "unknown")
+    """The outcomes to notify about: done, would, already_done, skipped_cap, fenced, failed,
+    unknown."""
+
+    @model_validator(mode="after")
+    def _coherent(self) -> NotificationSettings:
+        _listed_once("results", self.results)
+        return self
+
+
 class Settings(_Model):
     """The whole configuration file."""
 
@@ -509,12 +673,30 @@ class Settings(_Model):
     http: Http = Http()
     state: State = State()
     logging: Logging = Logging()
+    policies: tuple[PolicySettings, ...] = ()
+    """What to do to runaway tasks; default: none (watch only)."""
+    actions: ActionSettings = ActionSettings()
+    notifications: tuple[NotificationSettings, ...] = ()
+    """Webhooks told about actions; default: none."""
 
     @model_validator(mode="after")
     def _coherent(self) -> Settings:
         enabled = self.products.enabled()
         if not enabled:
             raise _Invalid("every product is disabled: nothing to watch", "products")
+        for section in ("policies", "notifications"):
+            first: dict[str, int] = {}
+            for i, item in enumerate(getattr(self, section)):
+                if item.name in first:
+                    where = f"{section}[{first[item.name]}]"
+                    raise _Invalid(f"duplicate name (also {where})", section, i, "name")
+                first[item.name] = i
+        for i, policy in enumerate(self.policies):
+            if policy.product not in enabled:
+                raise _Invalid(
+                    f"{policy.product!r} is disabled (products.{policy.product}.enabled)",
+                    *("policies", i, "product"),
+                )
         seen: dict[str, int] = {}
         for i, account in enumerate(self.accounts):
             if account.name in seen:
@@ -802,6 +984,9 @@ def _describe(error: ErrorDetails) -> tuple[_Loc, str]:
     if kind == "too_short":
         minimum = ctx.get("min_length", 1)
         return path, "must not be empty" if minimum == 1 else f"needs at least {minimum} items"
+    if kind == "string_too_short":
+        minimum = ctx.get("min_length", 1)
+        return path, "must not be empty" if minimum == 1 else f"is too short (at least {minimum})"
     if kind in ("too_long", "string_too_long"):
         return path, f"is too long (at most {ctx.get('max_length')})"
     if kind == "model_attributes_type" and "discriminator" in node:
@@ -832,6 +1017,21 @@ def _near_line(lines: Mapping[_Loc, int], path: _Loc) -> str:
     return ""
 
 
+def _policy_of(data: object, path: _Loc) -> str:
+    """``rule 'NAME': `` for a problem inside ``policies[i]`` whose name is readable, so every
+    policy error names its rule (as ``taskwatch.policy.rules`` does)."""
+    if len(path) < 2 or path[0] != "policies" or not isinstance(path[1], int):
+        return ""
+    policies = data.get("policies") if isinstance(data, dict) else None
+    if not isinstance(policies, list) or not 0 <= path[1] < len(policies):
+        return ""
+    policy = policies[path[1]]
+    name = policy.get("name") if isinstance(policy, dict) else None
+    if not isinstance(name, str) or not _POLICY_NAME.match(name):
+        return ""
+    return f"rule {name!r}: "
+
+
 def _parse(
     data: object,
     source: str,
@@ -853,7 +1053,9 @@ def _parse(
         path, reason = _describe(errors[0])
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise ConfigError(
-            reason + _near_line(lines, path) + more, file=source, key=_dotted(path) or None
+            _policy_of(expanded, path) + reason + _near_line(lines, path) + more,
+            file=source,
+            key=_dotted(path) or None,
         ) from None
     except RecursionError:
         raise ConfigError("too deeply nested", file=source) from None

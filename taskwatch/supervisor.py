@@ -15,10 +15,11 @@ configuration is loaded and every source has completed one successful cycle.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import random
 import signal
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,9 +27,12 @@ import anyio
 import structlog
 
 from taskwatch.clock import Clock, SystemClock
+from taskwatch.executor import Executor
 from taskwatch.limiter import BucketStats, Limiter
 from taskwatch.metrics import Metrics
 from taskwatch.models import SourceKey
+from taskwatch.notify import Notifier, Target
+from taskwatch.policy.rules import Rule, compile_rules
 from taskwatch.products.base import Adapter
 from taskwatch.products.dlc import DlcAdapter
 from taskwatch.products.live import LiveAdapter
@@ -36,6 +40,7 @@ from taskwatch.products.mps import MpsAdapter
 from taskwatch.scheduler import Loop
 from taskwatch.server import HttpServer, build_app
 from taskwatch.settings import Account, ProductSettings, Settings
+from taskwatch.store import Journal
 from taskwatch.tencent.client import TencentClient
 from taskwatch.tencent.credentials import from_config
 from taskwatch.tencent.endpoints import EndpointPolicy
@@ -68,8 +73,13 @@ class Supervisor:
         metrics: Metrics | None = None,
         transport: Transport | None = None,
         rng: random.Random | None = None,
+        rules: list[Rule] | None = None,
+        config_source: str = "<config>",
     ) -> None:
         self.settings = settings
+        self.rules = (
+            rules if rules is not None else compile_rules(settings.policies, source=config_source)
+        )
         self.clock: Clock = clock or SystemClock()
         self.metrics = metrics or Metrics(clock=self.clock)
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
@@ -83,6 +93,18 @@ class Supervisor:
         self._stop = anyio.Event()
         self.started = anyio.Event()
         """Set once the HTTP server listens and the loops are starting."""
+        self.journal = Journal(settings.state.path, clock=self.clock)
+        self.notifier = self._notifier()
+        self.executor = Executor(
+            rules=self.rules,
+            journal=self.journal,
+            metrics=self.metrics,
+            clock=self.clock,
+            notifier=self.notifier,
+            max_per_cycle=settings.actions.max_per_cycle,
+            paused=settings.actions.paused,
+        )
+        self.metrics.set_actions_paused(settings.actions.paused)
         for account in settings.accounts:
             self._build_account(account)
         self.metrics.watch_limiter(self)
@@ -142,6 +164,24 @@ class Supervisor:
                 )
                 self._add(adapter, products.live)
 
+    def _notifier(self) -> Notifier | None:
+        targets = [
+            Target(
+                name=n.name,
+                url=n.url.get_secret_value(),
+                format=n.format,
+                batch_size=n.batch_size,
+                flush_interval=n.flush_interval,
+                timeout=n.timeout,
+                attempts=n.attempts,
+                results=frozenset(str(r) for r in n.results),
+            )
+            for n in self.settings.notifications
+        ]
+        if not targets:
+            return None
+        return Notifier(targets, clock=self.clock, on_result=self.metrics.notification)
+
     def _mps(self, client: TencentClient, account: Account, ps: ProductSettings) -> Adapter:
         return MpsAdapter(
             client=client,
@@ -164,11 +204,18 @@ class Supervisor:
         loop = Loop(
             name=str(source),
             interval=ps.interval,
-            job=watcher.cycle,
+            job=functools.partial(self._cycle, watcher),
             jitter=ps.jitter,
             on_skip=functools.partial(self._skipped, source),
         )
         self.sources.append(Source(watcher=watcher, loop=loop))
+
+    async def _cycle(self, watcher: Watcher) -> CycleReport:
+        """Scan, then (only after a successful scan) apply the policies to what it saw."""
+        report = await watcher.cycle()
+        if report.ok and self.rules:
+            await self.executor.run(watcher.adapter, watcher.actionable())
+        return report
 
     def _skipped(self, source: SourceKey, _ticks: int) -> None:
         self.metrics.cycle_skipped(source)
@@ -180,16 +227,42 @@ class Supervisor:
         reports: list[CycleReport | None] = [None] * len(self.sources)
 
         async def one(i: int, s: Source) -> None:
-            reports[i] = await s.watcher.cycle()
+            reports[i] = await self._cycle(s.watcher)
 
-        async with self.transport, anyio.create_task_group() as tg:
-            for i, s in enumerate(self.sources):
-                tg.start_soon(one, i, s, name=f"once:{s.loop.name}")
+        with self._journal_open():
+            async with self.transport, anyio.create_task_group() as tg:
+                for i, s in enumerate(self.sources):
+                    tg.start_soon(one, i, s, name=f"once:{s.loop.name}")
+            if self.notifier is not None:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self.notifier.run, name="notify")
+                    await self.notifier.aclose()
+                    tg.cancel_scope.cancel()
         return [r for r in reports if r is not None]
+
+    @contextlib.contextmanager
+    def _journal_open(self) -> Iterator[None]:
+        """The journal is open while the loops run; a crash's leftovers are reconciled first."""
+        self.journal.open()
+        try:
+            reconciled = self.executor.reconcile()
+            pruned = self.journal.prune(
+                self.clock.now().timestamp() - self.settings.actions.journal_retention
+            )
+            if reconciled or pruned:
+                log.info("journal.opened", reconciled=reconciled, pruned=pruned)
+            yield
+        finally:
+            self.journal.close()
 
     async def run(self, *, install_signal_handlers: bool = True) -> None:
         """Serve HTTP and run every loop until :meth:`stop` or SIGTERM/SIGINT."""
-        self.http = HttpServer(build_app(metrics=self.metrics, health=self))
+        self.http = HttpServer(build_app(metrics=self.metrics, health=self, controls=self))
+        with self._journal_open():
+            await self._serve(install_signal_handlers)
+
+    async def _serve(self, install_signal_handlers: bool) -> None:
+        assert self.http is not None
         async with self.transport:
             await self.http.start(self.settings.http.listen)
             log.info(
@@ -202,12 +275,16 @@ class Supervisor:
                 async with anyio.create_task_group() as tg:
                     if install_signal_handlers:
                         tg.start_soon(self._signals, name="signals")
+                    if self.notifier is not None:
+                        tg.start_soon(self.notifier.run, name="notify")
                     for s in self.sources:
                         tg.start_soon(self._loop, s, name=f"loop:{s.loop.name}")
                     await self._stop.wait()
                     tg.cancel_scope.cancel()
             finally:
                 with anyio.move_on_after(STOP_GRACE, shield=True):
+                    if self.notifier is not None:
+                        await self.notifier.aclose()
                     await self.http.stop()
                 log.info("taskwatch.stopped")
 
@@ -223,6 +300,13 @@ class Supervisor:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def pause(self) -> None:
+        """The kill switch (``POST /-/pause``): no action until :meth:`resume`."""
+        self.executor.pause()
+
+    def resume(self) -> None:
+        self.executor.resume()
 
     @property
     def stopped(self) -> bool:

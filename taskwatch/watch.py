@@ -21,7 +21,7 @@ import structlog
 from taskwatch.clock import Clock
 from taskwatch.errors import TaskwatchError
 from taskwatch.metrics import Metrics, summarise
-from taskwatch.models import Phase, SourceKey, Task
+from taskwatch.models import ACTIONABLE_WHEN_DONE, Phase, SourceKey, Task
 from taskwatch.products.base import Adapter, CallCounter
 from taskwatch.tracker import Tracker, diff
 
@@ -66,6 +66,8 @@ class Watcher:
     tracker: Tracker = field(init=False)
     last_report: CycleReport | None = None
     last_success_wall: float | None = None
+    listed_done: dict[str, Task] = field(default_factory=dict)
+    """Ended tasks the last scan still listed (Live only: they remain until deleted)."""
     _next_sweep: float | None = None
     _baselined: bool = False
 
@@ -75,6 +77,11 @@ class Watcher:
     @property
     def source(self) -> SourceKey:
         return self.adapter.source
+
+    def actionable(self) -> list[Task]:
+        """The tasks policies may act on after the last good scan: the active ones, plus ended
+        ones still listed where the product allows acting on them."""
+        return [*self.tracker.active.values(), *self.listed_done.values()]
 
     @property
     def ready(self) -> bool:
@@ -166,6 +173,8 @@ class Watcher:
         if sweep:
             self._baselined = True
             self._schedule_sweep()
+        if self.source.product in ACTIONABLE_WHEN_DONE:
+            self.listed_done = {k: t for k, t in scan.finished.items() if k not in tracker.active}
         self.metrics.publish_tasks(self.source, summarise(tracker.active.values()))
         self.last_success_wall = now_wall
         report = CycleReport(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -150,3 +151,88 @@ async def test_run_serves_until_sigterm_and_stops_promptly(tmp_path: Path) -> No
     assert code == 0
     assert stopped_in < 5
     assert SECRET_KEY not in seen.decode()
+
+
+RULE_BASE = """accounts:
+  - name: main
+    credentials: {from: env}
+policies:
+  - name: %s
+"""
+BAD_RULES = [
+    (
+        "bad-product",
+        "    product: ecs\n    action: abort\n    filters: [{status: WAITING}]\n",
+        "product",
+    ),
+    (
+        "bad-op",
+        "    product: mps\n    action: abort\n"
+        "    filters: [{status: WAITING}, {key: TaskId, op: matches, value: x}]\n",
+        "op",
+    ),
+    (
+        "bad-regex",
+        "    product: mps\n    action: abort\n"
+        "    filters: [{status: WAITING}, {key: TaskId, op: regex, value: '(['}]\n",
+        "regex",
+    ),
+    (
+        "impossible",
+        "    product: mps\n    action: abort\n"
+        "    filters: [{type: WorkflowTask}, {status: PROCESSING}]\n",
+        "WAITING",
+    ),
+    (
+        "wrong-action",
+        "    product: dlc\n    action: abort\n    filters: [{status: running}]\n",
+        "cancel",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "body", "hint"), BAD_RULES)
+async def test_a_bad_rule_exits_2_with_one_line_naming_the_rule(
+    tmp_path: Path, name: str, body: str, hint: str
+) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(RULE_BASE % name + body)
+    code, _, err = await taskwatch("check-config", "--config", str(path))
+    assert code == 2, err
+    assert f"'{name}'" in err
+    assert "policies[0]" in err
+    assert hint in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+async def test_audit_lists_the_journal_as_a_table_and_as_json(tmp_path: Path) -> None:
+    from taskwatch.clock import SystemClock
+    from taskwatch.models import Outcome
+    from taskwatch.store import Journal
+
+    state = tmp_path / "state.db"
+    with Journal(state, clock=SystemClock()) as journal:
+        where = {
+            "policy": "p",
+            "product": "mps",
+            "account": "main",
+            "region": "global",
+            "action": "abort",
+            "params": {"TaskId": "t-1"},
+        }
+        journal.outcome(
+            journal.intent(task_id="t-1", **where), result=Outcome.DONE, request_id="rid-1"
+        )
+        journal.would(task_id="t-2", **where)
+    code, out, err = await taskwatch("audit", "--state", str(state), "--since", "1h")
+    assert code == 0, err
+    assert "t-1" in out
+    assert "done" in out
+    assert "would" in out
+    code, out, err = await taskwatch("audit", "--state", str(state), "--json")
+    assert code == 0, err
+    assert [r["result"] for r in json.loads(out)] == ["done", "would"]
+    code, _, err = await taskwatch("audit", "--state", str(tmp_path / "none.db"))
+    assert code == 1
+    assert "no journal" in err

@@ -424,6 +424,10 @@ def full(metrics: Metrics, clock: ManualClock) -> None:
     metrics.cycle_skipped(MPS)
     metrics.config_loaded(True)
     metrics.set_leader(True)
+    metrics.policy_matched("abort-long-live")
+    metrics.policy_action("abort-long-live", "abort", "done")
+    metrics.set_actions_paused(False)
+    metrics.notification("ops-wecom", "sent")
 
 
 def test_every_family_is_named_taskwatch_and_promtool_finds_the_exposition_lint_clean(
@@ -452,6 +456,10 @@ def test_every_family_is_named_taskwatch_and_promtool_finds_the_exposition_lint_
         "taskwatch_config_last_reload_successful",
         "taskwatch_config_last_reload_success_timestamp_seconds",
         "taskwatch_leader",
+        "taskwatch_policy_matches",
+        "taskwatch_policy_actions",
+        "taskwatch_actions_paused",
+        "taskwatch_notifications",
     }
     done = promtool("check", "metrics", stdin=generate_latest(registry))
     assert done.returncode == 0, done.stdout + done.stderr

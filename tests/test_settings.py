@@ -17,9 +17,12 @@ from hypothesis import strategies as st
 
 from taskwatch.errors import ConfigError
 from taskwatch.limiter import DOCUMENTED_LIMITS, Limiter
+from taskwatch.models import ACTIONS_BY_PRODUCT, Outcome
 from taskwatch.settings import (
+    ACTION_NAMES,
     PRODUCT_NAMES,
     Api,
+    OutcomeName,
     Settings,
     json_schema,
     load_settings,
@@ -51,6 +54,22 @@ def minimal(**sections: Any) -> dict[str, Any]:
 
 def account(**keys: Any) -> dict[str, Any]:
     return minimal(accounts=[{"name": "main", "credentials": {"from": "env"}, **keys}])
+
+
+def policy(**keys: Any) -> dict[str, Any]:
+    """A valid policy, changed by ``keys``."""
+    spec = {
+        "name": "stuck",
+        "product": "mps",
+        "action": "abort",
+        "filters": [{"status": "WAITING"}],
+    }
+    return {**spec, **keys}
+
+
+def hook(**keys: Any) -> dict[str, Any]:
+    """A valid notification, changed by ``keys``."""
+    return {"name": "ops", "url": f"https://hooks.internal/send?key={CANARY}", **keys}
 
 
 def parse(data: object, environ: Mapping[str, str] | None = None, **kw: Any) -> Settings:
@@ -149,6 +168,73 @@ def test_a_minimal_file_gets_the_documented_defaults() -> None:
     assert (s.http.listen, s.http.host, s.http.port) == ("127.0.0.1:9464", "127.0.0.1", 9464)
     assert s.state.path == Path("/var/lib/taskwatch/state.db")
     assert (s.logging.level, s.logging.format) == ("info", "auto")
+    assert (s.policies, s.notifications) == ((), ())
+    assert (s.actions.paused, s.actions.max_per_cycle, s.actions.journal_retention) == (
+        False,
+        20,
+        30 * 86400,
+    )
+
+
+def test_a_policy_keeps_its_filters_as_written_and_gets_safe_defaults() -> None:
+    filters = [{"status": "WAITING"}, {"key": "detail.X.0", "op": "present"}]
+    (p,) = parse(minimal(policies=[policy(filters=filters)])).policies
+    assert (p.name, p.product, p.action) == ("stuck", "mps", "abort")
+    assert p.filters == tuple(filters)
+    assert (p.exclude, p.enforce, p.grace, p.operator) == (None, False, 0, "taskwatch")
+    caps = p.max_actions
+    assert (caps.per_cycle, caps.per_hour, caps.percent) == (None, None, None)
+
+
+def test_a_policy_reads_every_key() -> None:
+    spec = policy(
+        name="delete.old-pulls_2",
+        product="live",
+        action="delete",
+        exclude=[{"status": "pause"}],
+        enforce=True,
+        grace="5m",
+        max_actions={"per_cycle": 10, "per_hour": 50, "percent": 20},
+        operator="ops-bot",
+    )
+    (p,) = parse(minimal(policies=[spec])).policies
+    assert (p.name, p.enforce, p.grace, p.operator) == ("delete.old-pulls_2", True, 300, "ops-bot")
+    assert p.exclude == ({"status": "pause"},)
+    caps = p.max_actions
+    assert (caps.per_cycle, caps.per_hour, caps.percent) == (10, 50, 20.0)
+
+
+def test_a_notification_gets_its_defaults_and_masks_its_url() -> None:
+    (n,) = parse(minimal(notifications=[hook()])).notifications
+    assert n.url.get_secret_value() == f"https://hooks.internal/send?key={CANARY}"
+    assert (n.name, n.format, n.batch_size, n.attempts) == ("ops", "generic", 20, 3)
+    assert (n.flush_interval, n.timeout) == (10, 5)
+    assert n.results == ("done", "failed", "unknown")
+    assert CANARY not in repr(n)
+    assert CANARY not in str(n.model_dump(mode="json"))
+
+
+def test_the_actions_section_reads_the_kill_switch_and_the_caps() -> None:
+    actions = parse(
+        minimal(actions={"paused": True, "max_per_cycle": 3, "journal_retention": "7d"})
+    ).actions
+    assert (actions.paused, actions.max_per_cycle, actions.journal_retention) == (True, 3, 604800)
+
+
+def test_a_bad_policy_in_a_file_names_its_line_and_its_rule(tmp_path: Path) -> None:
+    text = GOOD_ACCOUNT + (
+        "policies:\n"
+        "  - name: abort-stuck\n"
+        "    product: mps\n"
+        "    action: abort\n"
+        "    filters: [{status: WAITING}]\n"
+        "    grace: soon\n"
+    )
+    path = write(tmp_path, text)
+    assert load_error(path) == (
+        f"{path}: policies[0].grace: rule 'abort-stuck': 'soon' is not a duration "
+        "(use e.g. 30s, 90m, 6h, 2d, 1h30m) (line 9)"
+    )
 
 
 def test_settings_are_frozen() -> None:
@@ -493,8 +579,185 @@ RULES: list[tuple[dict[str, Any], str, str]] = [
         "logging.format",
         "must be one of 'auto', 'json' or 'console'",
     ),
+    # policies (their filters are compiled and checked by taskwatch.policy.rules)
+    ({**minimal(), "policy": []}, "policy", "unknown key (did you mean 'policies'?)"),
+    (minimal(policies={"name": "x"}), "policies", "must be a list"),
+    (
+        minimal(policies=[policy(name="Abort Live")]),
+        "policies[0].name",
+        "'Abort Live' is not a policy name: lowercase letters, digits, '-', '_' and '.', starting "
+        "with a letter or digit, at most 63 characters (it is a metric label)",
+    ),
+    (
+        minimal(policies=[policy(name="a" * 64)]),
+        "policies[0].name",
+        f"'{'a' * 64}' is not a policy name: lowercase letters, digits, '-', '_' and '.', starting "
+        "with a letter or digit, at most 63 characters (it is a metric label)",
+    ),
+    (
+        minimal(policies=[policy(), policy()]),
+        "policies[1].name",
+        "rule 'stuck': duplicate name (also policies[0])",
+    ),
+    (
+        minimal(policies=[policy(product="vod")]),
+        "policies[0].product",
+        "rule 'stuck': must be one of 'mps', 'dlc' or 'live'",
+    ),
+    (
+        minimal(policies=[policy(action="kill")]),
+        "policies[0].action",
+        "rule 'stuck': must be one of 'abort', 'cancel' or 'delete'",
+    ),
+    (
+        minimal(policies=[{"name": "stuck", "product": "mps", "filters": [{"status": "WAITING"}]}]),
+        "policies[0].action",
+        "rule 'stuck': missing required key",
+    ),
+    (
+        minimal(policies=[policy(filters=[])]),
+        "policies[0].filters",
+        "rule 'stuck': must not be empty: a policy without filters would match every task",
+    ),
+    (
+        minimal(policies=[policy(filters={"status": "WAITING"})]),
+        "policies[0].filters",
+        "rule 'stuck': must be a list",
+    ),
+    (
+        minimal(policies=[policy(exclude=[])]),
+        "policies[0].exclude",
+        "rule 'stuck': must not be empty",
+    ),
+    (
+        minimal(policies=[policy(enforce="maybe")]),
+        "policies[0].enforce",
+        "rule 'stuck': must be true or false",
+    ),
+    (
+        minimal(policies=[policy(grace="-5m")]),
+        "policies[0].grace",
+        "rule 'stuck': '-5m': a duration must not be negative",
+    ),
+    (
+        minimal(policies=[policy(max_actions={"per_cycle": 0})]),
+        "policies[0].max_actions.per_cycle",
+        "rule 'stuck': must be >= 1",
+    ),
+    (
+        minimal(policies=[policy(max_actions={"per_hour": 2.5})]),
+        "policies[0].max_actions.per_hour",
+        "rule 'stuck': must be an integer",
+    ),
+    (
+        minimal(policies=[policy(max_actions={"percent": 0})]),
+        "policies[0].max_actions.percent",
+        "rule 'stuck': must be > 0 and <= 100",
+    ),
+    (
+        minimal(policies=[policy(max_actions={"percent": 101})]),
+        "policies[0].max_actions.percent",
+        "rule 'stuck': must be > 0 and <= 100",
+    ),
+    (
+        minimal(policies=[policy(max_actions={"per_cycl": 1})]),
+        "policies[0].max_actions.per_cycl",
+        "rule 'stuck': unknown key (did you mean 'per_cycle'?)",
+    ),
+    (
+        minimal(policies=[policy(operator="alice")]),
+        "policies[0].operator",
+        "rule 'stuck': only live policies take an operator (DeleteLivePullStreamTask's Operator)",
+    ),
+    (
+        minimal(policies=[policy(product="live", action="delete", operator="")]),
+        "policies[0].operator",
+        "rule 'stuck': must not be empty",
+    ),
+    (
+        minimal(policies=[policy(enforced=True)]),
+        "policies[0].enforced",
+        "rule 'stuck': unknown key (did you mean 'enforce'?)",
+    ),
+    (
+        {
+            **minimal(policies=[policy(product="live", action="delete")]),
+            "products": {"live": {"enabled": False}},
+        },
+        "policies[0].product",
+        "rule 'stuck': 'live' is disabled (products.live.enabled)",
+    ),
+    # actions
+    (minimal(actions={"pause": True}), "actions.pause", "unknown key (did you mean 'paused'?)"),
+    (minimal(actions={"paused": "no way"}), "actions.paused", "must be true or false"),
+    (minimal(actions={"max_per_cycle": 0}), "actions.max_per_cycle", "must be >= 1"),
+    (
+        minimal(actions={"journal_retention": 0}),
+        "actions.journal_retention",
+        "must be more than 0s",
+    ),
+    # notifications
+    (minimal(notifications=[{"name": "ops"}]), "notifications[0].url", "missing required key"),
+    (
+        minimal(notifications=[hook(url=f"ftp://hooks.internal/{CANARY}")]),
+        "notifications[0].url",
+        "must be an absolute http(s) URL",
+    ),
+    (
+        minimal(notifications=[hook(url=f"https://hooks.internal:99999/{CANARY}")]),
+        "notifications[0].url",
+        "is not a URL with a valid port",
+    ),
+    (
+        minimal(notifications=[hook(url=f" https://hooks.internal/{CANARY}")]),
+        "notifications[0].url",
+        "has leading or trailing whitespace",
+    ),
+    (minimal(notifications=[hook(url=7)]), "notifications[0].url", "must be a string"),
+    (
+        minimal(notifications=[hook(name="Ops")]),
+        "notifications[0].name",
+        "'Ops' is not a notification name: lowercase letters, digits, '-' and '_', starting with a "
+        "letter or digit, at most 63 characters",
+    ),
+    (
+        minimal(notifications=[hook(), hook()]),
+        "notifications[1].name",
+        "duplicate name (also notifications[0])",
+    ),
+    (
+        minimal(notifications=[hook(format="teams")]),
+        "notifications[0].format",
+        "must be one of 'generic', 'wecom' or 'slack'",
+    ),
+    (
+        minimal(notifications=[hook(batch_size=0)]),
+        "notifications[0].batch_size",
+        "must be >= 1 and <= 1000",
+    ),
+    (
+        minimal(notifications=[hook(attempts=11)]),
+        "notifications[0].attempts",
+        "must be >= 1 and <= 10",
+    ),
+    (
+        minimal(notifications=[hook(flush_interval="0s")]),
+        "notifications[0].flush_interval",
+        "must be more than 0s",
+    ),
+    (minimal(notifications=[hook(results=[])]), "notifications[0].results", "must not be empty"),
+    (
+        minimal(notifications=[hook(results=["done", "dne"])]),
+        "notifications[0].results[1]",
+        "must be one of 'done', 'would', 'already_done', 'skipped_cap', 'fenced', 'failed' or "
+        "'unknown' (did you mean 'done'?)",
+    ),
+    (
+        minimal(notifications=[hook(results=["failed", "failed"])]),
+        "notifications[0].results[1]",
+        "'failed' is listed twice",
+    ),
     # the top level
-    ({**minimal(), "policies": []}, "policies", "unknown key"),
     ({**minimal(), "acounts": []}, "acounts", "unknown key (did you mean 'accounts'?)"),
     ({}, "accounts", "missing required key"),
 ]
@@ -612,6 +875,8 @@ def test_limit_actions_are_checked_against_the_catalog_when_it_is_given() -> Non
 
 def test_the_facts_repeated_below_the_tencent_layer_match_their_owners() -> None:
     assert set(PRODUCT_NAMES) == set(catalog.PRODUCTS)
+    assert set(ACTION_NAMES) == set(ACTIONS_BY_PRODUCT.values())
+    assert set(get_args(OutcomeName)) == {o.value for o in Outcome}
     assert set(get_args(Api.model_fields["language"].annotation)) == set(client.LANGUAGES)
     for suffix in ("replica-1", "a,b;c.d_e", "x" * 128, "x" * 129, "a b", "é"):
         rejected = client._CLIENT_SUFFIX.match(suffix) is None
@@ -863,6 +1128,8 @@ KEYS = st.sampled_from(
         "accounts", "name", "credentials", "from", "endpoint", "regions", "products", "budget",
         "mps", "dlc", "live", "interval", "enabled", "api", "limits", "http", "listen", "state",
         "path", "logging", "level", "secret_key", "mps.DescribeTasks", "x",
+        "policies", "product", "action", "filters", "exclude", "grace", "max_actions",
+        "percent", "operator", "actions", "paused", "notifications", "url", "results",
     ]
 )  # fmt: skip
 LEAVES = (
@@ -872,6 +1139,7 @@ LEAVES = (
     | st.floats()
     | st.text(max_size=12)
     | st.sampled_from(["env", "static", "30s", "${X}", "${Y:-1}", "$${", "ap-guangzhou", "[::1]:1"])
+    | st.sampled_from(["mps", "abort", "live", "delete", "done", "https://h/x", "a.b"])
 )
 VALUES = st.recursive(
     LEAVES,
@@ -894,7 +1162,21 @@ DOCUMENTS = (
     | VALUES
     | st.fixed_dictionaries(
         {"accounts": ACCOUNTS},
-        optional=dict.fromkeys(("products", "api", "http", "state", "logging", "x"), VALUES),
+        optional={
+            **dict.fromkeys(("products", "api", "http", "state", "logging", "x"), VALUES),
+            **dict.fromkeys(("actions", "notifications"), VALUES),
+            "policies": st.lists(
+                st.fixed_dictionaries(
+                    {"name": st.sampled_from(["p", "p", "Bad"]), "filters": VALUES},
+                    optional=dict.fromkeys(
+                        ("product", "action", "exclude", "grace", "max_actions", "operator"),
+                        VALUES,
+                    ),
+                ),
+                max_size=2,
+            )
+            | VALUES,
+        },
     )
 )
 

@@ -76,3 +76,16 @@ class Adapter(Protocol):
         """Newer observations (with detail) of ``tasks``; tasks the API no longer knows are
         left out."""
         ...
+
+    async def describe(self, task_id: str, calls: CallCounter) -> Task | None:
+        """One fresh observation with detail, for fencing; ``None`` if the API does not know
+        the task."""
+        ...
+
+    def action_params(self, task_id: str, *, operator: str) -> dict[str, Any]:
+        """The parameters of the product's destructive call for ``task_id``."""
+        ...
+
+    async def act(self, task_id: str, *, operator: str, calls: CallCounter) -> dict[str, Any]:
+        """Send the product's destructive call (abort, cancel, delete) exactly once."""
+        ...

@@ -227,6 +227,18 @@ class DlcAdapter:
         found = await self._lookup([t.id for t in tasks], calls)
         return [found[t.id] for t in tasks if t.id in found]
 
+    ACTION = "CancelTask"
+
+    def action_params(self, task_id: str, *, operator: str) -> dict[str, Any]:
+        """The parameters of the destructive call (CancelTask), as journalled."""
+        del operator  # only Live's delete names an operator
+        return {"TaskId": task_id}
+
+    async def act(self, task_id: str, *, operator: str, calls: CallCounter) -> dict[str, Any]:
+        """Send the destructive call once. The client never retries it blindly; the caller
+        records the intent before and the outcome after."""
+        return await self.call(self.ACTION, self.action_params(task_id, operator=operator), calls)
+
     async def describe(self, task_id: str, calls: CallCounter) -> Task | None:
         """One fresh observation with detail (for fencing); ``None`` if the API does not list
         the task."""

@@ -189,6 +189,17 @@ class LiveAdapter:
         found = await bounded_map(one, tasks, limit=self.detail_concurrency)
         return [t for t in found if t is not None]
 
+    ACTION = "DeleteLivePullStreamTask"
+
+    def action_params(self, task_id: str, *, operator: str) -> dict[str, Any]:
+        """The parameters of DeleteLivePullStreamTask, as journalled."""
+        return {"TaskId": task_id, "Operator": operator}
+
+    async def act(self, task_id: str, *, operator: str, calls: CallCounter) -> dict[str, Any]:
+        """Send the destructive call once. The client never retries it blindly; the caller
+        records the intent before and the outcome after."""
+        return await self.call(self.ACTION, self.action_params(task_id, operator=operator), calls)
+
     async def describe(self, task_id: str, calls: CallCounter) -> Task | None:
         """One fresh observation (list record and run status) for fencing; ``None`` if the API
         does not know the task. Two calls."""

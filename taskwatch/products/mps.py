@@ -276,6 +276,18 @@ class MpsAdapter:
         found = await bounded_map(one, tasks, limit=self.detail_concurrency)
         return [t for t in found if t is not None]
 
+    ACTION = "ManageTask"
+
+    def action_params(self, task_id: str, *, operator: str) -> dict[str, Any]:
+        """The parameters of ManageTask (OperationType Abort), as journalled."""
+        del operator  # only Live's delete names an operator
+        return {"OperationType": "Abort", "TaskId": task_id}
+
+    async def act(self, task_id: str, *, operator: str, calls: CallCounter) -> dict[str, Any]:
+        """Send the destructive call once. The client never retries it blindly; the caller
+        records the intent before and the outcome after."""
+        return await self.call(self.ACTION, self.action_params(task_id, operator=operator), calls)
+
     async def describe(self, task_id: str, calls: CallCounter) -> Task | None:
         """One fresh observation with detail (for fencing); ``None`` if the API does not know
         the task."""

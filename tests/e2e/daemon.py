@@ -7,7 +7,9 @@ sides unless a test asks otherwise: these tests are about correctness, the bench
 
 from __future__ import annotations
 
+import tempfile
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from taskwatch.clock import Clock, SystemClock
@@ -59,6 +61,7 @@ def settings_for(running: Running, **overrides: Any) -> Settings:
         },
         "api": {"budget": 1.0, "limits": LIFTED},
         "http": {"listen": "127.0.0.1:0"},
+        "state": {"path": str(Path(tempfile.mkdtemp(prefix="taskwatch-e2e-")) / "state.db")},
     }
     raw.update(overrides)
     return parse_settings(raw, source="e2e")

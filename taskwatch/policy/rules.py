@@ -1,0 +1,178 @@
+"""Policies compiled: the settings' raw ``policies:`` entries become frozen :class:`Rule` objects,
+or one :class:`~taskwatch.errors.ConfigError` naming the file, the key and the rule.
+
+Beyond the filter language (:mod:`.syntax`), a rule is checked against what its product's API
+allows, so that an enforced rule never sends a call that is bound to fail:
+
+- the action is the product's own (``abort`` for mps, ``cancel`` for dlc, ``delete`` for live);
+- a status a filter asks for by name (``status: FINISH``) is one the action can still act on:
+  naming an ended status (MPS FINISH; DLC succeeded, failed, cancelled) is refused;
+- MPS aborts a PROCESSING task only if it is a ``LiveStreamProcessTask``: an ``abort`` rule that
+  could match a PROCESSING task of another type is refused. Constrain ``status: WAITING``, or
+  ``type: LiveStreamProcessTask``, or both (``running_longer_than`` implies PROCESSING);
+- a rule must be able to act on some task at all (its filters are not contradictory, and not
+  confined to ended tasks).
+
+A rule that merely *may* match ended tasks (``type: LiveStreamProcessTask`` alone also matches
+FINISH tasks) is accepted: the engine never decides on a task the action cannot touch
+(:func:`taskwatch.policy.catalog.actionable`). What "may match" means: :mod:`.feasibility`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from taskwatch.errors import ConfigError
+from taskwatch.models import ACTIONS_BY_PRODUCT
+from taskwatch.policy import feasibility
+from taskwatch.policy.catalog import CALLS, ENDED, LIVE_STREAM, TITLES, possible
+from taskwatch.policy.filters import AllOf, AnyOf, Compare, Filter, Not
+from taskwatch.policy.syntax import FilterError, parse_all, parse_any
+from taskwatch.settings import PolicySettings
+
+__all__ = ["Caps", "Rule", "compile_rule", "compile_rules"]
+
+
+@dataclass(frozen=True, slots=True)
+class Caps:
+    """A policy's blast-radius caps (``None``: no cap of that kind); see ``max_actions``."""
+
+    per_cycle: int | None = None
+    per_hour: int | None = None
+    percent: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One compiled policy."""
+
+    name: str
+    product: str
+    action: str
+    match: Filter
+    """What a task must match (the filter list: all of it)."""
+    exclude: Filter | None = None
+    """A task matching this is never acted on (the exclude list: any of it)."""
+    enforce: bool = False
+    grace: float = 0.0
+    """Seconds a task must keep matching before it is acted on."""
+    caps: Caps = Caps()
+    operator: str = "taskwatch"
+    """The ``Operator`` of Live's DeleteLivePullStreamTask."""
+
+
+def compile_rules(specs: Sequence[PolicySettings], *, source: str) -> list[Rule]:
+    """Every policy compiled, in order; the first problem raises a ``ConfigError`` whose key is
+    ``policies[i]...`` and whose reason starts ``rule 'NAME':``."""
+    rules: list[Rule] = []
+    first: dict[str, int] = {}
+    for i, spec in enumerate(specs):
+        if spec.name in first:
+            raise _error(spec, f"duplicate name (also policies[{first[spec.name]}])", source, i)
+        first[spec.name] = i
+        rules.append(compile_rule(spec, index=i, source=source))
+    return rules
+
+
+def compile_rule(spec: PolicySettings, *, index: int, source: str) -> Rule:
+    """One policy compiled; ``index`` is its place in ``policies`` (for the error's key)."""
+    product = spec.product
+    try:
+        if product not in ACTIONS_BY_PRODUCT:
+            known = ", ".join(ACTIONS_BY_PRODUCT)
+            raise FilterError(f"unknown product {product!r} (products: {known})", "product")
+        if spec.action != ACTIONS_BY_PRODUCT[product]:
+            raise FilterError(
+                f"{spec.action!r} is not an action on {TITLES[product]} tasks: theirs is "
+                f"{ACTIONS_BY_PRODUCT[product]!r} ({CALLS[product]})",
+                "action",
+            )
+        match = parse_all(spec.filters, product=product, at=("filters",))
+        exclude = None
+        if spec.exclude is not None:
+            exclude = parse_any(spec.exclude, product=product, at=("exclude",))
+        _check(product, spec.action, match, exclude)
+    except FilterError as exc:
+        raise _error(spec, exc.reason, source, index, *exc.at) from None
+    caps = spec.max_actions
+    return Rule(
+        name=spec.name,
+        product=product,
+        action=spec.action,
+        match=match,
+        exclude=exclude,
+        enforce=spec.enforce,
+        grace=spec.grace,
+        caps=Caps(caps.per_cycle, caps.per_hour, caps.percent),
+        operator=spec.operator,
+    )
+
+
+def _error(spec: PolicySettings, reason: str, source: str, *at: str | int) -> ConfigError:
+    key = "policies"
+    for part in at:
+        key += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return ConfigError(f"rule {spec.name!r}: {reason}", file=source, key=key)
+
+
+# --- what the API allows -------------------------------------------------------------------------
+
+
+def _check(product: str, action: str, match: Filter, exclude: Filter | None) -> None:
+    title, ended = TITLES[product], ENDED[product]
+    for node in _asked_statuses(match):
+        options = node.operand if node.op == "in" else (node.operand,)
+        for i, status in enumerate(options):
+            if status in ended:
+                raise FilterError(
+                    f"status {status!r}: {title} cannot {action} a task that has ended "
+                    f"({', '.join(ended)}); remove it from the filter",
+                    *_value_at(node, i),
+                )
+    tree = match if exclude is None else AllOf((match, Not(exclude)))
+    kinds = feasibility.possible(product, tree)
+    if not kinds:
+        raise FilterError(
+            f"its filters can never match: no {title} task satisfies all of them "
+            "(check for contradicting status, type, running_longer_than and waiting_longer_than)",
+            "filters",
+        )
+    if product == "mps" and any(k.status == "PROCESSING" and not k.live for k in kinds):
+        raise FilterError(
+            f"MPS can abort a PROCESSING task only if it is a {LIVE_STREAM} (other types only "
+            "while WAITING), and this rule can match PROCESSING tasks of other types: add "
+            f"'status: WAITING' to abort waiting tasks, or 'type: {LIVE_STREAM}' to abort live "
+            "stream processing",
+            "filters",
+        )
+    if not any(possible(product, k.status, k.type) for k in kinds):
+        statuses = ", ".join(dict.fromkeys(k.status for k in kinds))
+        raise FilterError(
+            f"it can never act: it matches only {title} tasks in {statuses}, which cannot be "
+            f"sent {action} ({CALLS[product]})",
+            "filters",
+        )
+
+
+def _asked_statuses(node: Filter, negated: bool = False) -> Iterator[Compare]:
+    """``status`` tests that ask for statuses by name (eq, in), outside any ``not``."""
+    if isinstance(node, AllOf | AnyOf):
+        for part in node.parts:
+            yield from _asked_statuses(part, negated)
+    elif isinstance(node, Not):
+        yield from _asked_statuses(node.part, not negated)
+    elif (
+        not negated
+        and node.key.scope == "virtual"
+        and node.key.path == ("status",)
+        and node.op in ("eq", "in")
+    ):
+        yield node
+
+
+def _value_at(node: Compare, index: int) -> tuple[str | int, ...]:
+    """Where the ``index``-th status of a status test was written."""
+    if node.where[-1:] == ("status",):  # the shortcut: status: X, or status: [X, Y]
+        return (*node.where, index) if len(node.operand) > 1 else node.where
+    return (*node.where, "value", index) if node.op == "in" else (*node.where, "value")

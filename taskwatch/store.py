@@ -1,0 +1,573 @@
+"""The action journal: an intent row before every destructive call, an outcome row after it.
+
+Why: taskwatch may be killed at any instant (SIGKILL, OOM, power loss). An intent is committed and
+fsynced *before* the API call is sent, so after a crash :meth:`Journal.unresolved` lists every call
+that may or may not have reached Tencent Cloud; the executor re-describes those tasks instead of
+acting again. The same rows feed the per-hour caps (:meth:`Journal.count_since`), the "never twice"
+check (:meth:`Journal.last_action`) and ``taskwatch audit`` (:meth:`Journal.recent`).
+
+Schema (version in ``PRAGMA user_version``; :data:`MIGRATIONS` applied in order, one transaction
+each, so a crash mid-migration leaves the previous version intact)::
+
+    intents   id INTEGER PRIMARY KEY AUTOINCREMENT (never reused, so id order is journal order)
+              time REAL (UTC epoch of the decision), policy, product, account, region, task_id,
+              action, mode ('enforce' | 'dry-run'), params TEXT (JSON: the API parameters only)
+    outcomes  intent_id PRIMARY KEY -> intents(id) ON DELETE CASCADE, time REAL, result (an
+              Outcome value), code, request_id, message, uncertain (1 once the result was unknown)
+
+Durability costs one fsync per write (WAL, ``synchronous=FULL``): a few milliseconds on an SSD,
+tens on a slow disk. Actions are rare (bounded by the caps), so the daemon never feels it; WAL also
+lets ``taskwatch audit`` read while the daemon writes.
+
+Rules the callers rely on:
+
+* At most one outcome per intent. The first one stays, except ``unknown``, which a later result
+  (from re-describing the task) replaces; the row then stays ``uncertain``.
+* Per-hour caps count what may have acted: enforce intents that are unresolved, ``done`` or
+  ``unknown`` (or ever were unknown). ``failed`` calls did nothing and are not counted, nor are
+  ``already_done``, ``fenced`` or ``skipped_cap``. Dry-run ``would`` rows count only on request.
+* Order is id order everywhere, not time order: the wall clock may step backwards, ids never do.
+* Secrets are never stored: params keys that look like credentials are redacted on the way in.
+
+Not guaranteed: exactly-once across two processes sharing one file (``last_action`` and ``intent``
+are separate transactions; leader election and fencing cover that); durability on filesystems
+that ignore fsync or lack shared memory for WAL (network filesystems: opening fails); that the file
+shrinks after :meth:`Journal.prune` (freed pages are reused, not returned).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Literal, NoReturn
+
+from taskwatch.clock import Clock
+from taskwatch.errors import StoreError
+from taskwatch.models import AuditRecord, Outcome
+
+Mode = Literal["enforce", "dry-run"]
+
+MEMORY: Final = ":memory:"
+APPLICATION_ID: Final = 0x74775431
+"""``PRAGMA application_id`` of a taskwatch journal ("twT1"): tells our file from someone else's."""
+BUSY_TIMEOUT: Final = 5.0
+"""Seconds a write waits for another connection's write transaction before failing."""
+MESSAGE_LIMIT: Final = 1000
+"""Outcome messages are cut to this many characters."""
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    (  # 1: the journal
+        """CREATE TABLE intents (
+            id      INTEGER PRIMARY KEY AUTOINCREMENT,
+            time    REAL NOT NULL,
+            policy  TEXT NOT NULL,
+            product TEXT NOT NULL,
+            account TEXT NOT NULL,
+            region  TEXT NOT NULL,
+            task_id TEXT NOT NULL,
+            action  TEXT NOT NULL,
+            mode    TEXT NOT NULL CHECK (mode IN ('enforce', 'dry-run')),
+            params  TEXT NOT NULL DEFAULT '{}'
+        )""",
+        """CREATE TABLE outcomes (
+            intent_id  INTEGER PRIMARY KEY REFERENCES intents (id) ON DELETE CASCADE,
+            time       REAL NOT NULL,
+            result     TEXT NOT NULL,
+            code       TEXT,
+            request_id TEXT,
+            message    TEXT,
+            uncertain  INTEGER NOT NULL DEFAULT 0
+        )""",
+        f"PRAGMA application_id = {APPLICATION_ID}",
+    ),
+    (  # 2: indexes for last_action, count_since, recent and prune
+        "CREATE INDEX intents_task ON intents (account, product, task_id, action)",
+        "CREATE INDEX intents_policy_time ON intents (policy, time)",
+        "CREATE INDEX intents_time ON intents (time)",
+    ),
+)
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+OLDEST_READABLE: Final = 1
+"""The oldest schema a read-only journal can be queried at; raise it when a migration changes a
+column the queries read."""
+
+_SECRET_KEY = re.compile(
+    r"secret|token|password|passwd|authori[sz]ation|signature|credential", re.I
+)
+_REDACTED: Final = "[redacted]"
+_COUNTED: Final = (Outcome.DONE.value, Outcome.UNKNOWN.value)
+_DRY_RUN_RESULTS: Final = frozenset(
+    {Outcome.WOULD, Outcome.SKIPPED_CAP, Outcome.FENCED, Outcome.ALREADY_DONE}
+)
+_COUNT = """
+    SELECT count(*) FROM intents i LEFT JOIN outcomes o ON o.intent_id = i.id
+    WHERE i.policy = ? AND i.time >= ? AND (
+        (i.mode = 'enforce' AND (o.intent_id IS NULL OR o.result IN (?, ?) OR o.uncertain = 1))
+        OR (? AND i.mode = 'dry-run' AND o.result = ?))
+"""
+_SELECT = """
+    SELECT i.id, i.time, i.policy, i.product, i.account, i.region, i.task_id, i.action, i.mode,
+           coalesce(o.result, 'intent'), o.code, o.request_id, o.message, o.time
+    FROM intents i LEFT JOIN outcomes o ON o.intent_id = i.id
+"""
+
+
+class Journal:
+    """The SQLite action journal. Methods are synchronous, each one short transaction.
+
+    One connection, guarded by a lock, so a journal may be shared by threads (e.g. calls made
+    through ``anyio.to_thread``). ``read_only`` opens an existing file without changing it
+    (``taskwatch audit`` next to a running daemon).
+    """
+
+    def __init__(self, path: str | Path, *, clock: Clock, read_only: bool = False) -> None:
+        self.path = path if path == MEMORY else str(Path(path).expanduser())
+        self.read_only = read_only
+        self._clock = clock
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Journal({self.path!r}, read_only={self.read_only})"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open (creating and migrating when writable); a no-op when already open."""
+        if self._conn is not None:
+            return
+        conn = self._connect()
+        try:
+            with self._errors("open"):
+                self._check(conn)
+                if not self.read_only:
+                    self._setup(conn)
+                    self._migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        if not self.read_only and self.path != MEMORY:
+            _fsync_dir(Path(self.path).parent)  # the new file and its -wal survive power loss
+        self._conn = conn
+
+    def close(self) -> None:
+        """Close; idempotent. The last connection to close checkpoints and removes the WAL."""
+        with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            with self._errors("close"):
+                conn.close()
+
+    def __enter__(self) -> Journal:
+        self.open()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def intent(
+        self,
+        *,
+        policy: str,
+        product: str,
+        account: str,
+        region: str,
+        task_id: str,
+        action: str,
+        params: Mapping[str, Any],
+    ) -> int:
+        """Record that an action is about to be sent; durable when this returns. Its id."""
+        with self._transaction("record an intent") as conn:
+            return self._insert(
+                conn, "enforce", policy, product, account, region, task_id, action, params
+            )
+
+    def outcome(
+        self,
+        intent_id: int,
+        *,
+        result: Outcome | str,
+        code: str | None = None,
+        request_id: str | None = None,
+        message: str | None = None,
+    ) -> bool:
+        """Record what became of an intent. ``False``: it already had a final outcome (kept).
+
+        ``unknown`` may be replaced by a later result; any other outcome is final.
+        """
+        value = Outcome(result)
+        if value is Outcome.WOULD:
+            raise ValueError("'would' is recorded with would(), not as the outcome of an intent")
+        with self._transaction(f"record the outcome of intent {intent_id}") as conn:
+            if conn.execute("SELECT 1 FROM intents WHERE id = ?", (intent_id,)).fetchone() is None:
+                raise StoreError(f"{self.path}: no intent {intent_id}", path=self.path)
+            previous = conn.execute(
+                "SELECT result FROM outcomes WHERE intent_id = ?", (intent_id,)
+            ).fetchone()
+            if previous is not None and previous[0] != Outcome.UNKNOWN.value:
+                return False
+            self._upsert_outcome(
+                conn, intent_id, value, code, request_id, message, uncertain=previous is not None
+            )
+            return True
+
+    def would(
+        self,
+        *,
+        policy: str,
+        product: str,
+        account: str,
+        region: str,
+        task_id: str,
+        action: str,
+        params: Mapping[str, Any],
+    ) -> int:
+        """Dry-run: record that the action would have been sent (intent and outcome at once)."""
+        return self.record(
+            policy=policy,
+            product=product,
+            account=account,
+            region=region,
+            task_id=task_id,
+            action=action,
+            params=params,
+            result=Outcome.WOULD,
+            mode="dry-run",
+        )
+
+    def record(
+        self,
+        *,
+        policy: str,
+        product: str,
+        account: str,
+        region: str,
+        task_id: str,
+        action: str,
+        params: Mapping[str, Any],
+        result: Outcome | str,
+        mode: Mode = "enforce",
+        code: str | None = None,
+        message: str | None = None,
+    ) -> int:
+        """A decision that never reached the API (skipped by a cap, fenced, already done), or a
+        dry-run one: intent and outcome in one transaction, so the audit is complete. Its id.
+
+        Dry-run records may only be ``would``, ``skipped_cap``, ``fenced`` or ``already_done``;
+        enforce records anything but ``would``.
+        """
+        value = Outcome(result)
+        if mode not in ("enforce", "dry-run"):
+            raise ValueError(f"mode must be 'enforce' or 'dry-run', not {mode!r}")
+        if mode == "dry-run" and value not in _DRY_RUN_RESULTS:
+            raise ValueError(f"a dry-run record cannot be {value.value!r}")
+        if mode == "enforce" and value is Outcome.WOULD:
+            raise ValueError("'would' is a dry-run result")
+        with self._transaction("record a decision") as conn:
+            intent_id = self._insert(
+                conn, mode, policy, product, account, region, task_id, action, params
+            )
+            self._upsert_outcome(conn, intent_id, value, code, None, message, uncertain=False)
+            return intent_id
+
+    def prune(self, older_than: float) -> int:
+        """Delete records (with their outcomes) older than ``older_than`` (UTC epoch); how many.
+
+        Unresolved intents are kept whatever their age: they still need reconciling.
+        """
+        with self._transaction("prune") as conn:
+            cursor = conn.execute(
+                "DELETE FROM intents WHERE time < ? AND id IN (SELECT intent_id FROM outcomes)",
+                (older_than,),
+            )
+            return cursor.rowcount
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get(self, intent_id: int) -> AuditRecord | None:
+        """One record by id."""
+        rows = self._query("read a record", f"{_SELECT} WHERE i.id = ?", (intent_id,))
+        return rows[0] if rows else None
+
+    def unresolved(self) -> list[AuditRecord]:
+        """Intents without an outcome (a crash between intent and outcome), oldest first."""
+        return self._query(
+            "list unresolved intents", f"{_SELECT} WHERE o.intent_id IS NULL ORDER BY i.id", ()
+        )
+
+    def last_action(
+        self, account: str, product: str, task_id: str, action: str
+    ) -> AuditRecord | None:
+        """The latest enforce-mode record of this action on this task, whatever its result."""
+        rows = self._query(
+            "find the last action",
+            f"""{_SELECT} WHERE i.account = ? AND i.product = ? AND i.task_id = ? AND i.action = ?
+                AND i.mode = 'enforce' ORDER BY i.id DESC LIMIT 1""",
+            (account, product, task_id, action),
+        )
+        return rows[0] if rows else None
+
+    def count_since(self, policy: str, since: float, *, include_dry_run: bool) -> int:
+        """Records of ``policy`` since ``since`` (UTC epoch) that count toward its per-hour cap."""
+        args = (policy, since, *_COUNTED, include_dry_run, Outcome.WOULD.value)
+        with self._errors("count actions"), self._lock:
+            row = self._connection().execute(_COUNT, args).fetchone()
+        return int(row[0])
+
+    def recent(self, since: float, *, limit: int | None = None) -> list[AuditRecord]:
+        """Records since ``since`` (UTC epoch), newest last; with ``limit``, only the newest."""
+        rows = self._query(
+            "list recent records",
+            f"{_SELECT} WHERE i.time >= ? ORDER BY i.id DESC LIMIT ?",
+            (since, -1 if limit is None else limit),
+        )
+        rows.reverse()
+        return rows
+
+    def schema_version(self) -> int:
+        """The schema version of the open file."""
+        with self._errors("read the schema version"), self._lock:
+            return int(self._connection().execute("PRAGMA user_version").fetchone()[0])
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        path = self.path
+        try:
+            if path == MEMORY:
+                target, uri = MEMORY, False
+            elif self.read_only:
+                if not Path(path).exists():
+                    raise StoreError(f"no journal at {path} yet", path=path)
+                target, uri = Path(path).resolve().as_uri() + "?mode=ro", True
+            else:
+                _make_private_dirs(Path(path).parent)
+                os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+                target, uri = path, False
+        except OSError as e:
+            raise StoreError(
+                f"{path}: cannot open the journal: {e.strerror or e}", path=path
+            ) from e
+        with self._errors("open"):
+            return sqlite3.connect(
+                target,
+                uri=uri,
+                timeout=BUSY_TIMEOUT,
+                isolation_level=None,  # autocommit: transactions are explicit
+                check_same_thread=False,  # the lock serialises use
+            )
+
+    def _check(self, conn: sqlite3.Connection) -> None:
+        """Refuse files that are not (or no longer) a journal this version understands."""
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
+        if app_id not in (0, APPLICATION_ID):
+            self._fail(f"not a taskwatch journal (application id {app_id:#x})")
+        if version > SCHEMA_VERSION:
+            self._fail(
+                f"written by a newer taskwatch (schema {version}; this version knows up to"
+                f" {SCHEMA_VERSION}): upgrade taskwatch or use another state path"
+            )
+        if version == 0 and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            self._fail("not a taskwatch journal (an SQLite database with other tables)")
+        if self.read_only and version < OLDEST_READABLE:
+            self._fail(
+                f"the journal's schema {version} is too old to read; start the daemon once to"
+                " migrate it"
+            )
+        problems = [row[0] for row in conn.execute("PRAGMA quick_check").fetchall()]
+        if problems != ["ok"]:
+            self._fail(f"the journal is corrupt: {problems[0]}")
+
+    def _setup(self, conn: sqlite3.Connection) -> None:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode != "wal" and not (self.path == MEMORY and mode == "memory"):
+            self._fail(f"cannot use WAL mode here (got {mode!r}; a network filesystem?)")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        while True:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+                if version >= SCHEMA_VERSION:  # another process may have migrated meanwhile
+                    conn.execute("COMMIT")
+                    return
+                for statement in MIGRATIONS[version]:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {version + 1}")
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+
+    def _fail(self, reason: str) -> NoReturn:
+        raise StoreError(f"{self.path}: {reason}", path=self.path)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError(f"{self.path}: the journal is not open", path=self.path)
+        return self._conn
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """Translate sqlite3 errors into :class:`StoreError` naming the file."""
+        try:
+            yield
+        except sqlite3.DatabaseError as e:
+            text = str(e)
+            if "not a database" in text or "malformed" in text:
+                text = f"not a taskwatch journal, or corrupt ({text})"
+            raise StoreError(f"{self.path}: cannot {doing}: {text}", path=self.path) from e
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.path}: cannot {doing}: {e}", path=self.path) from e
+
+    @contextmanager
+    def _transaction(self, doing: str) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT`` (fsynced), rolled back on any error."""
+        with self._errors(doing), self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+
+    def _query(self, doing: str, sql: str, args: tuple[Any, ...]) -> list[AuditRecord]:
+        with self._errors(doing), self._lock:
+            rows = self._connection().execute(sql, args).fetchall()
+        return [_record(row) for row in rows]
+
+    def _insert(
+        self,
+        conn: sqlite3.Connection,
+        mode: Mode,
+        policy: str,
+        product: str,
+        account: str,
+        region: str,
+        task_id: str,
+        action: str,
+        params: Mapping[str, Any],
+    ) -> int:
+        cursor = conn.execute(
+            "INSERT INTO intents (time, policy, product, account, region, task_id, action, mode,"
+            " params) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (self._now(), policy, product, account, region, task_id, action, mode, _params(params)),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def _upsert_outcome(
+        self,
+        conn: sqlite3.Connection,
+        intent_id: int,
+        result: Outcome,
+        code: str | None,
+        request_id: str | None,
+        message: str | None,
+        *,
+        uncertain: bool,
+    ) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO outcomes (intent_id, time, result, code, request_id, message,"
+            " uncertain) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                intent_id,
+                self._now(),
+                result.value,
+                code,
+                request_id,
+                None if message is None else message[:MESSAGE_LIMIT],
+                int(uncertain or result is Outcome.UNKNOWN),
+            ),
+        )
+
+    def _now(self) -> float:
+        return self._clock.now().timestamp()
+
+
+def _record(row: tuple[Any, ...]) -> AuditRecord:
+    return AuditRecord(
+        id=row[0],
+        time=row[1],
+        policy=row[2],
+        product=row[3],
+        account=row[4],
+        region=row[5],
+        task_id=row[6],
+        action=row[7],
+        mode=row[8],
+        result=row[9],
+        code=row[10],
+        request_id=row[11],
+        message=row[12],
+        finished_time=row[13],
+    )
+
+
+def _params(params: Mapping[str, Any]) -> str:
+    """The API parameters as JSON, with anything that looks like a credential redacted."""
+    try:
+        return json.dumps(_redact(params), sort_keys=True, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"journal params must be plain JSON: {e}") from e
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            str(k): _REDACTED if _SECRET_KEY.search(str(k)) else _redact(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_redact(v) for v in value]
+    return value
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Leave a failed transaction; the error that caused it is the one worth reporting."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+
+def _make_private_dirs(directory: Path) -> None:
+    """Create ``directory`` and its missing parents, each mode 0700; existing ones are untouched."""
+    missing = []
+    while not directory.exists() and directory != directory.parent:
+        missing.append(directory)
+        directory = directory.parent
+    for created in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # created meanwhile by another process
+            created.mkdir(mode=0o700)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a newly created file's directory entry durable (best effort)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,121 @@
+"""SIGKILL between intent and outcome, then a restart: reconciled, and no task acted on twice."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import signal
+import sqlite3
+import sys
+from pathlib import Path
+
+from taskwatch.emulator.faults import Fault
+from tests.e2e.daemon import EMULATOR_LIMITS
+from tests.e2e.test_policies import live
+from tests.emulator.harness import SECRET_ID, SECRET_KEY, Running, running_emulator
+
+ROOT = Path(__file__).parent.parent.parent
+
+CONFIG = """
+accounts:
+  - name: main
+    credentials: {from: static, secret_id: %(sid)s, secret_key: %(key)s}
+    endpoint: %(url)s
+products:
+  mps: {interval: 1s, jitter: 0}
+  dlc: {enabled: false}
+  live: {enabled: false}
+api: {budget: 1.0}
+http: {listen: "127.0.0.1:0"}
+state: {path: %(state)s}
+policies:
+  - name: abort-long-live
+    product: mps
+    filters:
+      - type: LiveStreamProcessTask
+      - status: PROCESSING
+      - running_longer_than: 6h
+    action: abort
+    enforce: true
+"""
+
+
+async def start(config: Path) -> asyncio.subprocess.Process:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TENCENTCLOUD_")}
+    env["PYTHONPATH"] = str(ROOT)
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "taskwatch",
+        "run",
+        "--config",
+        str(config),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        env=env,
+    )
+
+
+def journal(state: Path) -> list[tuple[int, str, str | None]]:
+    if not state.exists():
+        return []
+    with sqlite3.connect(f"file:{state}?mode=ro", uri=True) as db:
+        return list(
+            db.execute(
+                "SELECT i.id, i.task_id, o.result FROM intents i "
+                "LEFT JOIN outcomes o ON o.intent_id = i.id ORDER BY i.id"
+            )
+        )
+
+
+async def until(predicate: object, what: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30.0
+    while not predicate():  # type: ignore[operator]
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)  # polling another process: real time is unavoidable
+
+
+def abort_calls(emu: Running) -> collections.Counter[str]:
+    return collections.Counter(
+        e.params["TaskId"] for e in emu.emulator.log if e.action == "ManageTask"
+    )
+
+
+async def test_sigkill_between_intent_and_outcome_then_restart_acts_on_no_task_twice(
+    tmp_path: Path,
+) -> None:
+    slow_abort = Fault(kind="latency", product="mps", action="ManageTask", seconds=1.5, count=1)
+    async with running_emulator(limits=EMULATOR_LIMITS, faults=[slow_abort]) as emu:
+        targets = {live(emu.world, 7 + i) for i in range(3)}
+        state = tmp_path / "state" / "journal.db"
+        config = tmp_path / "taskwatch.yaml"
+        config.write_text(
+            CONFIG % {"sid": SECRET_ID, "key": SECRET_KEY, "url": emu.url, "state": state}
+        )
+        first = await start(config)
+        # The first abort is in flight (the emulator holds it 1.5 s): its intent has no outcome.
+        await until(lambda: any(r is None for _, _, r in journal(state)), "an open intent")
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+        (killed_id, killed_task, _), *_ = journal(state)
+        await until(lambda: emu.world.mps[killed_task].status == "FINISH", "the held abort")
+
+        second = await start(config)
+        await until(
+            lambda: (
+                all(emu.world.mps[t].status == "FINISH" for t in targets)
+                and all(r is not None for _, _, r in journal(state))
+            ),
+            "every target aborted and every intent resolved",
+        )
+        await asyncio.sleep(2.5)  # two more cycles: nothing more may be sent
+        second.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(second.wait(), timeout=15) == 0
+        calls = abort_calls(emu)
+        rows = journal(state)
+    assert calls == dict.fromkeys(targets, 1), calls
+    resolved = {i: r for i, _, r in rows}
+    assert resolved[killed_id] == "already_done"
+    assert sorted(t for _, t, r in rows if r == "done") == sorted(targets - {killed_task})
