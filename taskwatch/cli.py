@@ -18,9 +18,9 @@ from typing import Any
 from taskwatch import __version__, logs
 from taskwatch.errors import ConfigError, CredentialError, TaskwatchError
 from taskwatch.limiter import Limiter
-from taskwatch.policy.rules import compile_rules
 from taskwatch.report import summary_table
-from taskwatch.settings import Settings, json_schema, load_settings
+from taskwatch.settings import Settings, json_schema
+from taskwatch.supervisor import load_config
 from taskwatch.tencent import catalog
 from taskwatch.tencent.client import TencentClient
 from taskwatch.tencent.credentials import from_config
@@ -29,7 +29,7 @@ from taskwatch.tencent.errors import ApiError
 from taskwatch.tencent.transport import Timeouts, Transport
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-ACTIONS = {name: p.actions for name, p in catalog.PRODUCTS.items()}
+ACTIONS = catalog.action_names()
 """What ``api.limits`` keys may name: a typo there is a config error, not a silent no-op."""
 
 
@@ -208,8 +208,7 @@ async def _emulator(args: argparse.Namespace) -> int:
 def _load(path: str) -> Settings:
     """The settings, with their policies compiled: a bad rule is a bad config (exit 2)."""
     try:
-        settings = load_settings(path, actions=ACTIONS)
-        compile_rules(settings.policies, source=path)
+        settings, _rules = load_config(path)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     return settings
@@ -228,7 +227,7 @@ async def _run(args: argparse.Namespace) -> int:
 
     settings = _load(args.config)
     _configure_logs(settings, args.log_level if args.log_level != "warning" else None)
-    await Supervisor(settings, config_source=args.config).run()
+    await Supervisor(settings, config_source=args.config, config_path=args.config).run()
     return EXIT_OK
 
 

@@ -31,6 +31,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+import anyio
 import structlog
 
 from taskwatch.clock import Clock
@@ -275,11 +276,14 @@ class Executor:
         if not self.may_act():  # leadership may have been lost during the fence
             log.warning("action.not_leader", **where)
             return None
-        intent = self.journal.intent(**where, params=params)
-        result, code, request_id, message = await self._call(adapter, rule, task)
-        self.journal.outcome(
-            intent, result=result, code=code, request_id=request_id, message=message
-        )
+        # Shielded: a stop or a reload must not cancel between the intent and its outcome. The
+        # transport's timeouts bound how long this can take.
+        with anyio.CancelScope(shield=True):
+            intent = self.journal.intent(**where, params=params)
+            result, code, request_id, message = await self._call(adapter, rule, task)
+            self.journal.outcome(
+                intent, result=result, code=code, request_id=request_id, message=message
+            )
         if prior is not None:
             self.journal.outcome(
                 prior.id,

@@ -1,15 +1,24 @@
-"""The HTTP face of the daemon: ``/metrics``, ``/healthz``, ``/readyz`` and a small index at ``/``.
+"""The HTTP face of the daemon: ``/metrics``, ``/healthz``, ``/readyz`` and a status page at ``/``.
 
-Probes are polled often (every few seconds by kubelet, every scrape by Prometheus), so every handler
-only reads state that is already in memory: the metrics registry and the :class:`HealthView` the
-supervisor keeps up to date. No handler calls an API, touches the disk or blocks. Nothing served
-here carries a secret or a task id: the registry holds none (see :mod:`taskwatch.metrics`), and the
-health details are whatever the supervisor chose to expose, which must hold to the same rule.
+Probes are polled often (every few seconds by kubelet, every scrape by Prometheus), so their
+handlers only read state that is already in memory: the metrics registry and the
+:class:`HealthView` the supervisor keeps up to date. They call no API, touch no disk and never
+block. Nothing they serve carries a secret or a task id: the registry holds none (see
+:mod:`taskwatch.metrics`), and the health details are whatever the supervisor chose to expose,
+which must hold to the same rule. The status page is for people, not pollers: it shows task ids
+(escaped) and may read the journal's recent records; protect it with the web config's basic auth
+where task ids are sensitive.
 
 ``/metrics`` negotiates like Prometheus' own client: OpenMetrics when the ``Accept`` header asks for
 ``application/openmetrics-text`` (Prometheus 2.x does, by default), the classic text format
 otherwise; gzip when ``Accept-Encoding`` allows it; ``?name[]=...`` restricts the output to some
 metric families.
+
+``/`` is the status page (:mod:`taskwatch.statuspage`) when the app is given a :class:`StatusView`,
+else a small index of the endpoints. ``POST /-/pause``, ``/-/resume`` and ``/-/reload`` are the
+operator's switches (POST only, so a crawler or a prefetching browser never flips one). TLS, basic
+auth and extra headers come from an optional web config (:mod:`taskwatch.webconfig`) given to
+:meth:`HttpServer.start`.
 
 Not guaranteed: the exposition is rendered on the event loop (so collectors read consistent state
 without locks); a registry of many thousands of series would delay the loop for that long.
@@ -31,6 +40,8 @@ from prometheus_client.exposition import choose_encoder
 
 import taskwatch
 from taskwatch.metrics import Metrics
+from taskwatch.statuspage import STYLESHEET, StatusView, render
+from taskwatch.webconfig import WebConfig
 
 log = structlog.get_logger(__name__)
 
@@ -56,25 +67,38 @@ class HealthView(Protocol):
 
 
 class Controls(Protocol):
-    """Operator switches exposed over HTTP: the global kill switch for actions."""
+    """Operator switches exposed over HTTP: the global kill switch for actions, and reload."""
 
     def pause(self) -> None: ...
 
     def resume(self) -> None: ...
 
+    async def reload(self) -> tuple[bool, str]:
+        """Read the configuration again: (whether it was applied, why not or what changed)."""
+        ...
+
 
 def build_app(
-    *, metrics: Metrics, health: HealthView, controls: Controls | None = None
+    *,
+    metrics: Metrics,
+    health: HealthView,
+    controls: Controls | None = None,
+    status: StatusView | None = None,
 ) -> web.Application:
     """The aiohttp application: routes only, no background work."""
     app = web.Application()
-    app.router.add_get("/", _index)
+    if status is not None:
+        app.router.add_get("/", _status_page(status))
+        app.router.add_get("/status.css", _stylesheet)
+    else:
+        app.router.add_get("/", _index)
     app.router.add_get("/metrics", _exposition(metrics.registry))
     app.router.add_get("/healthz", _probe("liveness", health.liveness))
     app.router.add_get("/readyz", _probe("readiness", health.readiness))
     if controls is not None:
         app.router.add_post("/-/pause", _switch(controls.pause, paused=True))
         app.router.add_post("/-/resume", _switch(controls.resume, paused=False))
+        app.router.add_post("/-/reload", _reload(controls))
     return app
 
 
@@ -86,6 +110,36 @@ def _switch(flip: Callable[[], None], *, paused: bool) -> Handler:
         return web.json_response({"actions_paused": paused}, headers=NO_STORE)
 
     return handler
+
+
+def _reload(controls: Controls) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        try:
+            ok, message = await controls.reload()
+        except Exception as exc:
+            log.exception("http.reload_failed")
+            body: dict[str, Any] = {"reloaded": False, "error": type(exc).__name__}
+            return web.json_response(body, status=500, headers=NO_STORE)
+        body = {"reloaded": True} if ok else {"reloaded": False, "error": message}
+        return web.json_response(body, status=200 if ok else 400, headers=NO_STORE)
+
+    return handler
+
+
+def _status_page(view: StatusView) -> Handler:
+    async def page(request: web.Request) -> web.Response:
+        text = render(view.status_snapshot())
+        response = web.Response(text=text, content_type="text/html", headers=NO_STORE)
+        response.enable_compression()
+        return response
+
+    return page
+
+
+async def _stylesheet(request: web.Request) -> web.Response:
+    return web.Response(
+        text=STYLESHEET, content_type="text/css", headers={hdrs.CACHE_CONTROL: "max-age=300"}
+    )
 
 
 def _exposition(registry: CollectorRegistry) -> Handler:
@@ -156,23 +210,42 @@ class HttpServer:
     """Serves one application until stopped."""
 
     def __init__(self, app: web.Application) -> None:
+        self._app = app
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         self._port: int | None = None
         self._host = ""
+        self._scheme = "http"
 
-    async def start(self, listen: str) -> None:
-        """Bind ``listen`` (port 0 picks a free one, see :attr:`port`) and start serving."""
+    async def start(self, listen: str, *, web_config: WebConfig | None = None) -> None:
+        """Bind ``listen`` (port 0 picks a free one, see :attr:`port`) and start serving.
+
+        With ``web_config``: TLS if it has a certificate, basic auth if it has users, its extra
+        headers on every response (see :mod:`taskwatch.webconfig`).
+        """
         host, port = parse_listen(listen)
+        ssl_context = None
+        if web_config is not None:
+            web_config.install(self._app)
+            ssl_context = web_config.ssl_context
         await self._runner.setup()
         try:
-            site = web.TCPSite(self._runner, host, port, reuse_address=True)
+            site = web.TCPSite(
+                self._runner, host, port, reuse_address=True, ssl_context=ssl_context
+            )
             await site.start()
         except BaseException:
             await self._runner.cleanup()
             raise
         self._host = host or "0.0.0.0"  # noqa: S104 - naming what ":port" means, not binding
         self._port = int(self._runner.addresses[0][1])
-        log.info("http.listening", host=self._host, port=self._port)
+        self._scheme = "https" if ssl_context is not None else "http"
+        log.info(
+            "http.listening",
+            host=self._host,
+            port=self._port,
+            tls=ssl_context is not None,
+            basic_auth=bool(web_config is not None and web_config.users),
+        )
 
     @property
     def port(self) -> int:
@@ -185,7 +258,7 @@ class HttpServer:
     def url(self) -> str:
         """Base URL, for tests and logs."""
         host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self.port}"
+        return f"{self._scheme}://{host}:{self.port}"
 
     async def stop(self) -> None:
         """Stop accepting, finish in-flight requests (one second at most), release the port."""
@@ -194,10 +267,12 @@ class HttpServer:
 
 
 @asynccontextmanager
-async def serve(app: web.Application, listen: str) -> AsyncIterator[HttpServer]:
+async def serve(
+    app: web.Application, listen: str, *, web_config: WebConfig | None = None
+) -> AsyncIterator[HttpServer]:
     """Serve ``app`` on ``listen`` for the duration of the block."""
     server = HttpServer(app)
-    await server.start(listen)
+    await server.start(listen, web_config=web_config)
     try:
         yield server
     finally:

@@ -1,13 +1,20 @@
 """The composition root: builds every part from the settings and runs them as named tasks.
 
-One anyio task group holds one loop per source (account, product, region) and the HTTP server.
-Parts get their dependencies by keyword (clock, metrics, clients), so tests build a supervisor
-against the emulator with a fresh registry and run exactly one cycle (:meth:`Supervisor.run_once`)
-or the real loops.
+One anyio task group holds the HTTP server, the signal handler, the systemd watchdog, and an inner
+group with one loop per source (account, product, region) plus the webhook notifier. Parts get their
+dependencies by keyword (clock, metrics, clients), so tests build a supervisor against the emulator
+with a fresh registry and run one cycle (:meth:`Supervisor.run_once`) or the real loops.
 
-Per account: one API client and one limiter (Tencent Cloud counts rate limits per account, across
-regions); all accounts share one pooled HTTP transport. SIGTERM and SIGINT stop the loops at once
-and close the server and the connections within a bound.
+**Reload** (SIGHUP, ``POST /-/reload``): the file is read and validated again (policies compiled);
+a bad file changes nothing (the last good configuration stays, the failure is logged and
+``taskwatch_config_last_reload_successful`` drops to 0). A good one is swapped in at once: the inner
+group is stopped (an action in flight finishes first: the executor shields it), the runtime is
+rebuilt reusing unchanged clients, limiters and watchers, and the loops start again. ``http`` and
+``state`` changes need a restart (logged).
+
+**systemd** (``Type=notify``): READY=1 once every source completed a cycle, STATUS= after each
+cycle, WATCHDOG=1 while every loop keeps its rhythm, RELOADING=1 around a reload, STOPPING=1 on
+stop. Without ``$NOTIFY_SOCKET`` all of it is a no-op.
 
 Health: ``/healthz`` is ok while every loop keeps its rhythm (heartbeats); ``/readyz`` once the
 configuration is loaded and every source has completed one successful cycle.
@@ -16,37 +23,33 @@ configuration is loaded and every source has completed one successful cycle.
 from __future__ import annotations
 
 import contextlib
-import functools
 import random
 import signal
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio
 import structlog
+from anyio.abc import TaskStatus
 
 from taskwatch.clock import Clock, SystemClock
+from taskwatch.errors import ConfigError
 from taskwatch.executor import Executor
-from taskwatch.limiter import BucketStats, Limiter
+from taskwatch.limiter import BucketStats
 from taskwatch.metrics import Metrics
-from taskwatch.models import SourceKey
 from taskwatch.notify import Notifier, Target
 from taskwatch.policy.rules import Rule, compile_rules
-from taskwatch.products.base import Adapter
-from taskwatch.products.dlc import DlcAdapter
-from taskwatch.products.live import LiveAdapter
-from taskwatch.products.mps import MpsAdapter
-from taskwatch.scheduler import Loop
+from taskwatch.runtime import Runtime, Source, build_runtime
+from taskwatch.sdnotify import SystemdNotifier, status_summary, watchdog_loop
 from taskwatch.server import HttpServer, build_app
-from taskwatch.settings import Account, ProductSettings, Settings
+from taskwatch.settings import Settings, load_settings
+from taskwatch.statuspage import StatusSnapshot, snapshot_from
 from taskwatch.store import Journal
-from taskwatch.tencent.client import TencentClient
-from taskwatch.tencent.credentials import from_config
-from taskwatch.tencent.endpoints import EndpointPolicy
-from taskwatch.tencent.retry import RetryPolicy
+from taskwatch.tencent import catalog
 from taskwatch.tencent.transport import Timeouts, Transport
 from taskwatch.watch import CycleReport, Watcher
+from taskwatch.webconfig import WebConfig, load_web_config
 
 log = structlog.get_logger(__name__)
 
@@ -54,16 +57,18 @@ STOP_GRACE = 10.0
 """Seconds allowed for closing the server and connections after a stop signal."""
 
 
-@dataclass(slots=True)
-class Source:
-    """A watcher and the loop that drives it."""
-
-    watcher: Watcher
-    loop: Loop
+def load_config(path: str | Path) -> tuple[Settings, list[Rule]]:
+    """Settings and compiled policies from ``path``; any problem is a :class:`ConfigError`.
+    The web config file, when named, is checked too."""
+    settings = load_settings(path, actions=catalog.action_names())
+    rules = compile_rules(settings.policies, source=str(path))
+    if settings.http.web_config is not None:
+        load_web_config(settings.http.web_config)
+    return settings, rules
 
 
 class Supervisor:
-    """Builds and runs taskwatch. Implements the HTTP server's health view."""
+    """Builds and runs taskwatch. Implements the HTTP server's health view and controls."""
 
     def __init__(
         self,
@@ -75,96 +80,60 @@ class Supervisor:
         rng: random.Random | None = None,
         rules: list[Rule] | None = None,
         config_source: str = "<config>",
+        config_path: str | Path | None = None,
+        systemd: SystemdNotifier | None = None,
     ) -> None:
         self.settings = settings
+        self.config_path = config_path
         self.rules = (
             rules if rules is not None else compile_rules(settings.policies, source=config_source)
         )
         self.clock: Clock = clock or SystemClock()
         self.metrics = metrics or Metrics(clock=self.clock)
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self.systemd = systemd or SystemdNotifier.from_env()
         self.transport = transport or Transport(
             timeouts=Timeouts(connect=settings.api.connect_timeout, total=settings.api.timeout)
         )
-        self.limiters: dict[str, Limiter] = {}
-        self.clients: dict[str, TencentClient] = {}
-        self.sources: list[Source] = []
         self.http: HttpServer | None = None
         self._stop = anyio.Event()
+        self._wake = anyio.Event()
         self.started = anyio.Event()
         """Set once the HTTP server listens and the loops are starting."""
+        self._ready_sent = False
+        self._last_status = ""
+        self._web_config: WebConfig | None = None
+        self._started_wall = self.clock.now().timestamp()
         self.journal = Journal(settings.state.path, clock=self.clock)
-        self.notifier = self._notifier()
         self.executor = Executor(
             rules=self.rules,
             journal=self.journal,
             metrics=self.metrics,
             clock=self.clock,
-            notifier=self.notifier,
+            notifier=self._notifier(settings),
             max_per_cycle=settings.actions.max_per_cycle,
             paused=settings.actions.paused,
         )
-        self.metrics.set_actions_paused(settings.actions.paused)
-        for account in settings.accounts:
-            self._build_account(account)
+        self.runtime: Runtime = self._runtime(settings, previous=None)
         self.metrics.watch_limiter(self)
+        self.metrics.set_actions_paused(settings.actions.paused)
         self.metrics.set_leader(True)
         self.metrics.config_loaded(True)
 
     # --- building -----------------------------------------------------------------------------
 
-    def _build_account(self, account: Account) -> None:
-        api = self.settings.api
-        limiter = Limiter(
-            budget=account.budget if account.budget is not None else api.budget,
-            overrides=api.limit_overrides(),
+    def _runtime(self, settings: Settings, previous: Runtime | None) -> Runtime:
+        return build_runtime(
+            settings,
             clock=self.clock,
-        )
-        client = TencentClient(
-            credentials=from_config(account.credentials.to_spec()),
+            metrics=self.metrics,
             transport=self.transport,
-            account=account.name,
-            endpoints=EndpointPolicy(
-                root_domain=account.root_domain,
-                regional=account.regional,
-                override=account.endpoint,
-            ),
-            gate=limiter,
-            observer=self.metrics,
-            clock=self.clock,
-            retry=RetryPolicy(attempts=api.retry_attempts, deadline=api.retry_deadline),
-            language=api.language,
-            client_suffix=account.client_suffix,
+            rng=self.rng,
+            job=self._cycle,
+            previous=previous,
         )
-        self.limiters[account.name] = limiter
-        self.clients[account.name] = client
-        products = self.settings.products
-        wanted = set(account.products) if account.products is not None else {"mps", "dlc", "live"}
-        if "mps" in wanted and products.mps.enabled:
-            self._add(self._mps(client, account, products.mps), products.mps)
-        for region in account.regions:
-            if "dlc" in wanted and products.dlc.enabled:
-                adapter: Adapter = DlcAdapter(
-                    client=client,
-                    account=account.name,
-                    region=region,
-                    clock=self.clock,
-                    page_size=products.dlc.page_size,
-                    detail_concurrency=products.dlc.detail_concurrency,
-                )
-                self._add(adapter, products.dlc)
-            if "live" in wanted and products.live.enabled:
-                adapter = LiveAdapter(
-                    client=client,
-                    account=account.name,
-                    region=region,
-                    clock=self.clock,
-                    page_size=products.live.page_size,
-                    detail_concurrency=products.live.detail_concurrency,
-                )
-                self._add(adapter, products.live)
 
-    def _notifier(self) -> Notifier | None:
+    def _notifier(self, settings: Settings) -> Notifier | None:
         targets = [
             Target(
                 name=n.name,
@@ -176,67 +145,69 @@ class Supervisor:
                 attempts=n.attempts,
                 results=frozenset(str(r) for r in n.results),
             )
-            for n in self.settings.notifications
+            for n in settings.notifications
         ]
         if not targets:
             return None
         return Notifier(targets, clock=self.clock, on_result=self.metrics.notification)
 
-    def _mps(self, client: TencentClient, account: Account, ps: ProductSettings) -> Adapter:
-        return MpsAdapter(
-            client=client,
-            account=account.name,
-            region=None,
-            clock=self.clock,
-            page_size=ps.page_size,
-            detail_concurrency=ps.detail_concurrency,
-        )
+    @property
+    def sources(self) -> list[Source]:
+        return self.runtime.sources
 
-    def _add(self, adapter: Adapter, ps: ProductSettings) -> None:
-        watcher = Watcher(
-            adapter=adapter,
-            metrics=self.metrics,
-            clock=self.clock,
-            finish_sweep=ps.finish_sweep,
-            rng=random.Random(self.rng.random()),  # noqa: S311
-        )
-        source = adapter.source
-        loop = Loop(
-            name=str(source),
-            interval=ps.interval,
-            job=functools.partial(self._cycle, watcher),
-            jitter=ps.jitter,
-            on_skip=functools.partial(self._skipped, source),
-        )
-        self.sources.append(Source(watcher=watcher, loop=loop))
+    @property
+    def limiters(self) -> Mapping[str, Any]:
+        return self.runtime.limiters
+
+    @property
+    def notifier(self) -> Notifier | None:
+        return self.executor.notifier
+
+    def snapshot(self) -> list[BucketStats]:
+        """Every account's buckets, for the rate-limit gauges."""
+        return self.runtime.snapshot()
+
+    # --- one cycle ----------------------------------------------------------------------------
 
     async def _cycle(self, watcher: Watcher) -> CycleReport:
         """Scan, then (only after a successful scan) apply the policies to what it saw."""
         report = await watcher.cycle()
-        if report.ok and self.rules:
-            await self.executor.run(watcher.adapter, watcher.actionable())
+        acted = 0
+        if report.ok and self.executor.rules:
+            acted = len(await self.executor.run(watcher.adapter, watcher.actionable()))
+        self._tell_systemd(acted)
         return report
 
-    def _skipped(self, source: SourceKey, _ticks: int) -> None:
-        self.metrics.cycle_skipped(source)
-
-    # --- running ------------------------------------------------------------------------------
+    def _tell_systemd(self, acted: int) -> None:
+        sources = self.sources
+        ok = sum(1 for s in sources if s.watcher.last_report and s.watcher.last_report.ok)
+        failing = sum(1 for s in sources if s.watcher.last_report and not s.watcher.last_report.ok)
+        active = sum(len(s.watcher.tracker.active) for s in sources)
+        status = status_summary(ok=ok, failing=failing, active_tasks=active, actions=acted)
+        if not self._ready_sent and sources and all(s.watcher.ready for s in sources):
+            self._ready_sent = True
+            self.systemd.ready(status)
+        elif status != self._last_status:
+            self.systemd.status(status)
+        self._last_status = status
 
     async def run_once(self) -> list[CycleReport]:
         """One cycle of every source, concurrently; the reports in source order."""
-        reports: list[CycleReport | None] = [None] * len(self.sources)
+        sources = list(self.sources)
+        reports: list[CycleReport | None] = [None] * len(sources)
 
         async def one(i: int, s: Source) -> None:
             reports[i] = await self._cycle(s.watcher)
 
         with self._journal_open():
             async with self.transport, anyio.create_task_group() as tg:
-                for i, s in enumerate(self.sources):
-                    tg.start_soon(one, i, s, name=f"once:{s.loop.name}")
-            if self.notifier is not None:
+                for i, s in enumerate(sources):
+                    tg.start_soon(one, i, s, name=f"once:{s.name}")
+            notifier = self.notifier
+            if notifier is not None:
                 async with anyio.create_task_group() as tg:
-                    tg.start_soon(self.notifier.run, name="notify")
-                    await self.notifier.aclose()
+                    tg.start_soon(notifier.run, name="notify")
+                    await notifier.aclose()
                     tg.cancel_scope.cancel()
         return [r for r in reports if r is not None]
 
@@ -255,51 +226,88 @@ class Supervisor:
         finally:
             self.journal.close()
 
+    # --- running ------------------------------------------------------------------------------
+
     async def run(self, *, install_signal_handlers: bool = True) -> None:
         """Serve HTTP and run every loop until :meth:`stop` or SIGTERM/SIGINT."""
-        self.http = HttpServer(build_app(metrics=self.metrics, health=self, controls=self))
+        web_config = (
+            load_web_config(self.settings.http.web_config)
+            if self.settings.http.web_config is not None
+            else None
+        )
+        self.http = HttpServer(
+            build_app(metrics=self.metrics, health=self, controls=self, status=self)
+        )
+        self._web_config = web_config
         with self._journal_open():
             await self._serve(install_signal_handlers)
 
     async def _serve(self, install_signal_handlers: bool) -> None:
         assert self.http is not None
         async with self.transport:
-            await self.http.start(self.settings.http.listen)
-            log.info(
-                "taskwatch.started",
-                listen=self.http.url,
-                sources=[s.loop.name for s in self.sources],
-            )
-            self.started.set()
+            await self.http.start(self.settings.http.listen, web_config=self._web_config)
             try:
                 async with anyio.create_task_group() as tg:
-                    if install_signal_handlers:
-                        tg.start_soon(self._signals, name="signals")
-                    if self.notifier is not None:
-                        tg.start_soon(self.notifier.run, name="notify")
-                    for s in self.sources:
-                        tg.start_soon(self._loop, s, name=f"loop:{s.loop.name}")
-                    await self._stop.wait()
+                    if install_signal_handlers:  # before announcing: an early SIGHUP must reload
+                        await tg.start(self._signals, name="signals")
+                    interval = self.systemd.watchdog_interval()
+                    if interval:
+                        tg.start_soon(self._watchdog, interval / 2, name="watchdog")
+                    log.info(
+                        "taskwatch.started",
+                        listen=self.http.url,
+                        sources=[s.name for s in self.sources],
+                    )
+                    self.started.set()
+                    while not self.stopped:
+                        await self._run_loops()
                     tg.cancel_scope.cancel()
             finally:
+                self.systemd.stopping()
                 with anyio.move_on_after(STOP_GRACE, shield=True):
-                    if self.notifier is not None:
-                        await self.notifier.aclose()
                     await self.http.stop()
                 log.info("taskwatch.stopped")
+
+    async def _run_loops(self) -> None:
+        """The current runtime's loops and notifier, until a stop or a reload wakes us."""
+        self._wake = anyio.Event()
+        notifier = self.notifier
+        async with anyio.create_task_group() as inner:
+            if notifier is not None:
+                inner.start_soon(notifier.run, name="notify")
+            for s in self.sources:
+                inner.start_soon(self._loop, s, name=f"loop:{s.name}")
+            await self._wake.wait()
+            if notifier is not None:
+                await notifier.aclose()
+            inner.cancel_scope.cancel()
+
+    async def _watchdog(self, interval: float) -> None:
+        await watchdog_loop(self.systemd, healthy=lambda: self.liveness()[0], interval=interval)
 
     async def _loop(self, source: Source) -> None:
         await source.loop.run(clock=self.clock, rng=random.Random(self.rng.random()))  # noqa: S311
 
-    async def _signals(self) -> None:
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+    async def _signals(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            task_status.started()
             async for signum in signals:
                 log.info("taskwatch.signal", signal=signal.Signals(signum).name)
+                if signum == signal.SIGHUP:
+                    await self.reload()
+                    continue
                 self.stop()
                 return
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    # --- controls -----------------------------------------------------------------------------
 
     def pause(self) -> None:
         """The kill switch (``POST /-/pause``): no action until :meth:`resume`."""
@@ -308,25 +316,71 @@ class Supervisor:
     def resume(self) -> None:
         self.executor.resume()
 
-    @property
-    def stopped(self) -> bool:
-        return self._stop.is_set()
+    async def reload(self) -> tuple[bool, str]:
+        """Re-read the configuration file; keep the last good one if the new one is bad."""
+        if self.config_path is None:
+            return False, "taskwatch was not started from a configuration file"
+        self.systemd.reloading()
+        try:
+            settings, rules = load_config(self.config_path)
+        except ConfigError as exc:
+            self.metrics.config_loaded(False)
+            log.error("config.reload_failed", reason=str(exc))
+            self.systemd.ready(f"reload failed, kept the last good configuration: {exc}")
+            return False, str(exc)
+        for key in ("http", "state"):
+            if getattr(settings, key) != getattr(self.settings, key):
+                log.warning("config.restart_needed", key=key)
+        self._apply(settings, rules)
+        self.metrics.config_loaded(True)
+        log.info("config.reloaded", sources=[s.name for s in self.sources], rules=len(rules))
+        self.systemd.ready(self._last_status or "reloaded")
+        self._wake.set()
+        return True, "reloaded"
 
-    def snapshot(self) -> list[BucketStats]:
-        """Every account's buckets, for the rate-limit gauges."""
-        return [b for limiter in self.limiters.values() for b in limiter.snapshot()]
+    def _apply(self, settings: Settings, rules: list[Rule]) -> None:
+        self.runtime = self._runtime(settings, previous=self.runtime)
+        executor = self.executor
+        executor.rules = rules
+        executor.max_per_cycle = settings.actions.max_per_cycle
+        if settings.actions.paused and not self.settings.actions.paused:
+            executor.pause()
+        elif self.settings.actions.paused and not settings.actions.paused:
+            executor.resume()
+        if settings.notifications != self.settings.notifications:
+            executor.notifier = self._notifier(settings)
+        self.rules = rules
+        self.settings = settings
+
+    def status_snapshot(self) -> StatusSnapshot:
+        """What the status page at ``/`` shows (one small journal query per page view)."""
+        now = self.clock.now().timestamp()
+        since = now - 86400
+        return snapshot_from(
+            now=now,
+            started=self._started_wall,
+            leader=True,
+            actions_paused=self.executor.paused,
+            sources=[
+                (s.name, s.watcher.last_report, s.watcher.last_success_wall) for s in self.sources
+            ],
+            tasks=[t for s in self.sources for t in s.watcher.actionable()],
+            rules=self.rules,
+            actions=self.journal.recent(since, limit=25),
+            actions_since=since,
+        )
 
     # --- health -------------------------------------------------------------------------------
 
     def liveness(self) -> tuple[bool, Mapping[str, Any]]:
         now = self.clock.monotonic()
-        loops = {s.loop.name: s.loop.heartbeat.as_dict(now) for s in self.sources}
+        loops = {s.name: s.loop.heartbeat.as_dict(now) for s in self.sources}
         ok = all(v["alive"] for v in loops.values())
         return ok, {"loops": loops}
 
     def readiness(self) -> tuple[bool, Mapping[str, Any]]:
         sources = {
-            s.loop.name: {
+            s.name: {
                 "ready": s.watcher.ready,
                 "last_error": None
                 if s.watcher.last_report is None

@@ -216,3 +216,83 @@ def test_listen_addresses_are_host_and_port(listen: str, parsed: tuple[str | Non
 def test_listen_addresses_without_a_valid_port_are_refused(listen: str) -> None:
     with pytest.raises(ValueError, match="host:port"):
         parse_listen(listen)
+
+
+@dataclass
+class FakeControls:
+    """Switches the test reads back; ``reload`` answers what the test set."""
+
+    paused: bool = False
+    reload_result: tuple[bool, str] = (True, "reloaded")
+    reload_raises: bool = False
+    reloads: int = 0
+
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
+
+    async def reload(self) -> tuple[bool, str]:
+        self.reloads += 1
+        if self.reload_raises:
+            raise RuntimeError("the reload itself is broken")
+        return self.reload_result
+
+
+@pytest.fixture
+async def controlled() -> AsyncIterator[tuple[str, FakeControls, aiohttp.ClientSession]]:
+    controls = FakeControls()
+    app = build_app(metrics=Metrics(CollectorRegistry()), health=FakeHealth(), controls=controls)
+    async with serve(app, "127.0.0.1:0") as server, aiohttp.ClientSession() as session:
+        yield server.url, controls, session
+
+
+async def test_reload_answers_200_when_the_new_configuration_is_applied(
+    controlled: tuple[str, FakeControls, aiohttp.ClientSession],
+) -> None:
+    url, controls, session = controlled
+    async with session.post(f"{url}/-/reload") as response:
+        assert response.status == 200
+        assert response.headers["Cache-Control"] == "no-store"
+        assert await response.json() == {"reloaded": True}
+    assert controls.reloads == 1
+
+
+async def test_reload_answers_400_with_the_reason_when_the_file_is_refused(
+    controlled: tuple[str, FakeControls, aiohttp.ClientSession],
+) -> None:
+    url, controls, session = controlled
+    controls.reload_result = (False, "taskwatch.yaml: api.budget: must be ≤ 1")
+    async with session.post(f"{url}/-/reload") as response:
+        assert response.status == 400
+        assert await response.json() == {
+            "reloaded": False,
+            "error": "taskwatch.yaml: api.budget: must be ≤ 1",
+        }
+
+
+async def test_a_reload_that_raises_is_a_500_naming_only_the_error_class(
+    controlled: tuple[str, FakeControls, aiohttp.ClientSession],
+) -> None:
+    url, controls, session = controlled
+    controls.reload_raises = True
+    async with session.post(f"{url}/-/reload") as response:
+        assert response.status == 500
+        assert await response.json() == {"reloaded": False, "error": "RuntimeError"}
+
+
+async def test_switches_are_post_only(
+    controlled: tuple[str, FakeControls, aiohttp.ClientSession],
+) -> None:
+    url, controls, session = controlled
+    for path in ("/-/pause", "/-/resume", "/-/reload"):
+        async with session.get(f"{url}{path}") as response:
+            assert response.status == 405, path
+    assert controls.reloads == 0
+    async with session.post(f"{url}/-/pause") as response:
+        assert await response.json() == {"actions_paused": True}
+    assert controls.paused
+    async with session.post(f"{url}/-/resume") as response:
+        assert await response.json() == {"actions_paused": False}
+    assert not controls.paused

@@ -66,3 +66,8 @@ def is_destructive(product_name: str, action: str) -> bool:
     """Whether ``action`` changes a task. Unknown products/actions count as destructive."""
     p = PRODUCTS.get(product_name)
     return p is None or action in p.destructive or action not in p.actions
+
+
+def action_names() -> dict[str, frozenset[str]]:
+    """Every product's actions by name: what ``api.limits`` keys in a config may name."""
+    return {name: p.actions for name, p in PRODUCTS.items()}

@@ -13,6 +13,7 @@ from pathlib import Path
 from taskwatch.emulator.faults import Fault
 from tests.e2e.daemon import EMULATOR_LIMITS
 from tests.e2e.test_policies import live
+from tests.e2e.waiting import eventually
 from tests.emulator.harness import SECRET_ID, SECRET_KEY, Running, running_emulator
 
 ROOT = Path(__file__).parent.parent.parent
@@ -69,14 +70,6 @@ def journal(state: Path) -> list[tuple[int, str, str | None]]:
         )
 
 
-async def until(predicate: object, what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 30.0
-    while not predicate():  # type: ignore[operator]
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)  # polling another process: real time is unavoidable
-
-
 def abort_calls(emu: Running) -> collections.Counter[str]:
     return collections.Counter(
         e.params["TaskId"] for e in emu.emulator.log if e.action == "ManageTask"
@@ -96,14 +89,14 @@ async def test_sigkill_between_intent_and_outcome_then_restart_acts_on_no_task_t
         )
         first = await start(config)
         # The first abort is in flight (the emulator holds it 1.5 s): its intent has no outcome.
-        await until(lambda: any(r is None for _, _, r in journal(state)), "an open intent")
+        await eventually(lambda: any(r is None for _, _, r in journal(state)), "an open intent")
         first.send_signal(signal.SIGKILL)
         await first.wait()
         (killed_id, killed_task, _), *_ = journal(state)
-        await until(lambda: emu.world.mps[killed_task].status == "FINISH", "the held abort")
+        await eventually(lambda: emu.world.mps[killed_task].status == "FINISH", "the held abort")
 
         second = await start(config)
-        await until(
+        await eventually(
             lambda: (
                 all(emu.world.mps[t].status == "FINISH" for t in targets)
                 and all(r is not None for _, _, r in journal(state))

@@ -1,0 +1,508 @@
+"""The status page at ``/``: what taskwatch sees and does, for a person, on one HTML page.
+
+Server-rendered from a :class:`StatusSnapshot` (no JavaScript, no front-end build): the sources and
+their last cycle, task counts per product and status, the oldest running tasks, the policies with
+their mode and caps, and the recent actions from the journal. The supervisor implements
+:class:`StatusView`, usually by calling :func:`snapshot_from` with the pieces it holds. The
+stylesheet is served separately (:data:`STYLESHEET` at ``status.css``), so a strict
+``Content-Security-Policy: default-src 'self'`` from the web config still styles the page.
+
+Everything that came from an API or the configuration (task ids, types, error messages, policy and
+account names) is HTML-escaped: a task id is attacker-controlled text as far as a browser is
+concerned. The snapshot holds no credentials, and the journal records hold none either.
+
+Not guaranteed: one consistent instant across sources. Each source is read as it stands between
+its cycles; the page says when it was rendered and refreshes itself every 30 seconds.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+import taskwatch
+from taskwatch.durations import format_duration
+from taskwatch.models import AuditRecord, Task
+from taskwatch.policy.rules import Rule
+
+__all__ = [
+    "STYLESHEET",
+    "LastCycle",
+    "PolicyStatus",
+    "RunningTask",
+    "SourceStatus",
+    "StatusSnapshot",
+    "StatusView",
+    "TaskCount",
+    "render",
+    "snapshot_from",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """One polled source and its last cycle (``cycled`` is false until the first one ends)."""
+
+    name: str
+    cycled: bool = False
+    ok: bool = False
+    seconds: float = 0.0
+    calls: int = 0
+    active: int = 0
+    new: int = 0
+    changed: int = 0
+    gone: int = 0
+    finished: int = 0
+    last_success: float | None = None
+    """UTC epoch seconds of the last successful cycle."""
+    error: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCount:
+    product: str
+    status: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunningTask:
+    product: str
+    account: str
+    region: str
+    id: str
+    type: str
+    status: str
+    running_for: float
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyStatus:
+    name: str
+    product: str
+    action: str
+    enforce: bool
+    grace: float = 0.0
+    per_cycle: int | None = None
+    per_hour: int | None = None
+    percent: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusSnapshot:
+    """Everything the page shows, taken at ``now`` (UTC epoch seconds)."""
+
+    now: float
+    version: str = taskwatch.__version__
+    started: float | None = None
+    leader: bool = True
+    actions_paused: bool = False
+    sources: Sequence[SourceStatus] = ()
+    tasks: Sequence[TaskCount] = ()
+    oldest_running: Sequence[RunningTask] = ()
+    policies: Sequence[PolicyStatus] = ()
+    actions: Sequence[AuditRecord] = ()
+    """Newest first."""
+    actions_since: float | None = None
+    """Start of the window ``actions`` covers, if bounded by time."""
+
+
+class StatusView(Protocol):
+    """What the status page asks; the supervisor answers from state it already holds."""
+
+    def status_snapshot(self) -> StatusSnapshot: ...
+
+
+class LastCycle(Protocol):
+    """What the page reads of a cycle report (:class:`taskwatch.watch.CycleReport` fits)."""
+
+    @property
+    def seconds(self) -> float: ...
+    @property
+    def calls(self) -> Mapping[str, int]: ...
+    @property
+    def active(self) -> int: ...
+    @property
+    def new(self) -> int: ...
+    @property
+    def changed(self) -> int: ...
+    @property
+    def gone(self) -> int: ...
+    @property
+    def finished(self) -> int: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def message(self) -> str | None: ...
+
+
+def snapshot_from(
+    *,
+    now: float,
+    sources: Iterable[tuple[str, LastCycle | None, float | None]],
+    tasks: Iterable[Task],
+    rules: Iterable[Rule],
+    actions: Iterable[AuditRecord],
+    started: float | None = None,
+    leader: bool = True,
+    actions_paused: bool = False,
+    actions_since: float | None = None,
+    oldest: int = 10,
+    max_actions: int = 25,
+) -> StatusSnapshot:
+    """A snapshot from the supervisor's plain pieces.
+
+    ``sources``: (name, last cycle report or None, wall time of the last success or None);
+    ``tasks``: every task the watchers hold (active ones, plus listed ended Live tasks);
+    ``actions``: journal records in any order (the newest ``max_actions`` are kept).
+    """
+    task_list = list(tasks)
+    counts = Counter((t.product, t.status) for t in task_list)
+    running = [
+        RunningTask(t.product, t.account, t.region, t.id, t.type, t.status, age)
+        for t in task_list
+        if (age := t.running_for(now)) is not None
+    ]
+    running.sort(key=lambda r: r.running_for, reverse=True)
+    records = sorted(actions, key=lambda a: (a.time, a.id), reverse=True)[:max_actions]
+    return StatusSnapshot(
+        now=now,
+        started=started,
+        leader=leader,
+        actions_paused=actions_paused,
+        sources=[_source(name, report, success) for name, report, success in sources],
+        tasks=[
+            TaskCount(p, s, n)
+            for (p, s), n in sorted(counts.items(), key=lambda kv: (kv[0][0], -kv[1], kv[0][1]))
+        ],
+        oldest_running=running[:oldest],
+        policies=[
+            PolicyStatus(
+                r.name,
+                r.product,
+                r.action,
+                r.enforce,
+                r.grace,
+                r.caps.per_cycle,
+                r.caps.per_hour,
+                r.caps.percent,
+            )
+            for r in rules
+        ],
+        actions=records,
+        actions_since=actions_since,
+    )
+
+
+def _source(name: str, report: LastCycle | None, last_success: float | None) -> SourceStatus:
+    if report is None:
+        return SourceStatus(name, last_success=last_success)
+    return SourceStatus(
+        name,
+        cycled=True,
+        ok=report.error is None,
+        seconds=report.seconds,
+        calls=sum(report.calls.values()),
+        active=report.active,
+        new=report.new,
+        changed=report.changed,
+        gone=report.gone,
+        finished=report.finished,
+        last_success=last_success,
+        error=report.error,
+        message=report.message,
+    )
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _span(seconds: float) -> str:
+    """Two units at most, a zero second one left out: ``42s``, ``12m 5s``, ``3h``, ``2d 4h``."""
+    s = max(0, round(seconds))
+    for unit, size, sub, sub_size in (
+        ("d", 86400, "h", 3600),
+        ("h", 3600, "m", 60),
+        ("m", 60, "s", 1),
+    ):
+        if s >= size:
+            rest = (s % size) // sub_size
+            return f"{s // size}{unit}" + (f" {rest}{sub}" if rest else "")
+    return f"{s}s"
+
+
+def _when(ts: float | None, now: float) -> str:
+    if ts is None:
+        return '<span class="muted">never</span>'
+    moment = datetime.fromtimestamp(ts, UTC)
+    ago = now - ts
+    relative = f"{_span(ago)} ago" if ago >= 0 else f"in {_span(-ago)}"
+    return (
+        f'<time datetime="{moment.isoformat()}" title="{moment:%Y-%m-%d %H:%M:%S} UTC">'
+        f'{moment:%Y-%m-%d %H:%M:%S}</time> <span class="muted ago">({relative})</span>'
+    )
+
+
+def _badge(text: str, kind: str) -> str:
+    return f'<span class="badge {kind}">{_e(text)}</span>'
+
+
+def _table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    numeric: set[int],
+    narrow: bool = False,
+) -> str:
+    """Cells are HTML already (escaped by the caller); ``numeric`` columns align right."""
+
+    def cls(i: int) -> str:
+        return ' class="num"' if i in numeric else ""
+
+    head = "".join(f'<th{cls(i)} scope="col">{_e(h)}</th>' for i, h in enumerate(headers))
+    body = "\n".join(
+        "<tr>" + "".join(f"<td{cls(i)}>{c}</td>" for i, c in enumerate(row)) + "</tr>"
+        for row in rows
+    )
+    table = '<table class="narrow">' if narrow else "<table>"
+    return f"{table}\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
+
+
+def _section(ident: str, title: str, content: str, note: str = "") -> str:
+    extra = f' <span class="muted note">{note}</span>' if note else ""
+    return f'<section id="{ident}">\n<h2>{_e(title)}{extra}</h2>\n{content}\n</section>'
+
+
+def _empty(text: str) -> str:
+    return f'<p class="empty">{_e(text)}</p>'
+
+
+def _sources(snap: StatusSnapshot) -> str:
+    if not snap.sources:
+        return _empty("No sources are configured: taskwatch has nothing to watch.")
+    rows = []
+    for s in snap.sources:
+        if not s.cycled:
+            state = _badge("waiting", "idle")
+        else:
+            state = _badge("ok", "ok") if s.ok else _badge("failing", "bad")
+        error = ""
+        if s.error:
+            error = f"<code>{_e(s.error)}</code>"
+            if s.message:
+                error += f' <span class="msg">{_e(s.message)}</span>'
+        counts = (s.active, s.new, s.changed, s.gone, s.finished) if s.cycled else ("",) * 5
+        rows.append(
+            [
+                f'<code class="name">{_e(s.name)}</code>',
+                state,
+                f"{s.seconds:.2f} s" if s.cycled else "",
+                _e(s.calls) if s.cycled else "",
+                *(_e(c) for c in counts),
+                _when(s.last_success, snap.now),
+                error,
+            ]
+        )
+    headers = ["Source", "State", "Last cycle", "Calls", "Active", "New", "Changed", "Gone"]
+    headers += ["Finished", "Last success", "Error"]
+    return _table(headers, rows, numeric={2, 3, 4, 5, 6, 7, 8})
+
+
+def _tasks(snap: StatusSnapshot) -> str:
+    if not snap.tasks:
+        return _empty("No active task right now.")
+    rows = [[_e(t.product), f"<code>{_e(t.status)}</code>", _e(t.count)] for t in snap.tasks]
+    return _table(["Product", "Status", "Tasks"], rows, numeric={2}, narrow=True)
+
+
+def _oldest(snap: StatusSnapshot) -> str:
+    if not snap.oldest_running:
+        return _empty("No task is running.")
+    rows = [
+        [
+            _e(t.product),
+            f"{_e(t.account)} / {_e(t.region)}",
+            f'<code class="id">{_e(t.id)}</code>',
+            _e(t.type),
+            f"<code>{_e(t.status)}</code>",
+            _e(_span(t.running_for)),
+        ]
+        for t in snap.oldest_running
+    ]
+    headers = ["Product", "Account / region", "Task", "Type", "Status", "Running for"]
+    return _table(headers, rows, numeric={5})
+
+
+def _caps(p: PolicyStatus) -> str:
+    caps = []
+    if p.per_cycle is not None:
+        caps.append(f"{p.per_cycle} per cycle")
+    if p.per_hour is not None:
+        caps.append(f"{p.per_hour} per hour")
+    if p.percent is not None:
+        caps.append(f"{p.percent:g} % per cycle")
+    return _e(", ".join(caps)) if caps else '<span class="muted">none</span>'
+
+
+def _policies(snap: StatusSnapshot) -> str:
+    if not snap.policies:
+        return _empty("No policies: taskwatch only watches and reports.")
+    rows = [
+        [
+            f'<strong class="name">{_e(p.name)}</strong>',
+            _e(p.product),
+            _e(p.action),
+            _badge("enforce", "bad") if p.enforce else _badge("dry-run", "info"),
+            _e(format_duration(p.grace)) if p.grace else '<span class="muted">none</span>',
+            _caps(p),
+        ]
+        for p in snap.policies
+    ]
+    return _table(["Policy", "Product", "Action", "Mode", "Grace", "Caps"], rows, numeric=set())
+
+
+_RESULT_KIND = {
+    "done": "bad",
+    "would": "info",
+    "failed": "bad",
+    "unknown": "warn",
+    "skipped_cap": "warn",
+    "intent": "warn",
+    "fenced": "idle",
+    "already_done": "idle",
+}
+"""Badge colour per journal result: red for what was (or failed to be) done, blue for dry-run."""
+
+
+def _actions(snap: StatusSnapshot) -> str:
+    if not snap.actions:
+        since = (
+            ""
+            if snap.actions_since is None
+            else f" in the last {_span(snap.now - snap.actions_since)}"
+        )
+        return _empty(f"No action recorded{since}.")
+    rows = []
+    for a in snap.actions:
+        detail = " ".join(
+            part
+            for part in (
+                f"<code>{_e(a.code)}</code>" if a.code else "",
+                f'<span class="msg">{_e(a.message)}</span>' if a.message else "",
+            )
+            if part
+        )
+        mode = _badge(a.mode, "bad" if a.mode == "enforce" else "info")
+        rows.append(
+            [
+                _when(a.time, snap.now),
+                f'<strong class="name">{_e(a.policy)}</strong>',
+                f'<span class="name">{_e(a.action)} {mode}</span>',
+                _badge(a.result, _RESULT_KIND.get(a.result, "idle")),
+                f'<div class="task"><code class="id">{_e(a.task_id)}</code><br>'
+                f'<span class="muted">{_e(a.product)} · {_e(a.account)} / {_e(a.region)}</span>'
+                "</div>",
+                detail,
+            ]
+        )
+    headers = ["Time", "Policy", "Action", "Result", "Task", "Detail"]
+    return _table(headers, rows, numeric=set())
+
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="30">
+<title>taskwatch status</title>
+<link rel="stylesheet" href="status.css">
+</head>
+<body>
+<header>
+<h1>taskwatch <span class="version">{version}</span></h1>
+<p class="badges">{badges}</p>
+<p class="muted">Rendered {rendered}{uptime} ·
+<a href="metrics">metrics</a> · <a href="healthz">healthz</a> · <a href="readyz">readyz</a></p>
+</header>
+<main>
+{sections}
+</main>
+</body>
+</html>
+"""
+
+
+def render(snap: StatusSnapshot) -> str:
+    """The page for ``snap``, as a complete HTML document."""
+    badges = [
+        _badge("leader", "ok") if snap.leader else _badge("standby", "idle"),
+        _badge("actions paused", "warn") if snap.actions_paused else _badge("actions on", "ok"),
+    ]
+    enforcing = sum(p.enforce for p in snap.policies)
+    badges.append(_badge(f"{enforcing} of {len(snap.policies)} policies enforcing", "info"))
+    moment = datetime.fromtimestamp(snap.now, UTC)
+    uptime = "" if snap.started is None else f" · up {_e(_span(snap.now - snap.started))}"
+    sections = [
+        _section("sources", "Sources", _sources(snap)),
+        _section("tasks", "Tasks", _tasks(snap), "active, per product and status"),
+        _section("oldest", "Oldest running tasks", _oldest(snap)),
+        _section("policies", "Policies", _policies(snap)),
+        _section("actions", "Recent actions", _actions(snap), "newest first"),
+    ]
+    return _PAGE.format(
+        version=_e(snap.version),
+        badges=" ".join(badges),
+        rendered=f"{moment:%Y-%m-%d %H:%M:%S} UTC",
+        uptime=uptime,
+        sections="\n".join(sections),
+    )
+
+
+STYLESHEET = """\
+:root { color-scheme: light; --fg: #1d2330; --muted: #6b7385; --line: #e3e6ec; --bg: #f6f7f9; }
+* { box-sizing: border-box; }
+body { margin: 0; padding: 24px 32px 48px; background: var(--bg); color: var(--fg);
+  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", sans-serif; }
+header { margin-bottom: 16px; }
+h1 { font-size: 22px; margin: 0 0 6px; }
+h1 .version { font-weight: 400; color: var(--muted); font-size: 16px; }
+h2 { font-size: 16px; margin: 0 0 10px; }
+h2 .note { font-weight: 400; font-size: 13px; }
+p { margin: 4px 0; }
+a { color: #2556c4; }
+section { background: #fff; border: 1px solid var(--line); border-radius: 8px;
+  padding: 14px 16px; margin: 0 0 16px; overflow-x: auto; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line);
+  vertical-align: top; }
+th { font-size: 12px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted);
+  font-weight: 600; white-space: nowrap; }
+tbody tr:nth-child(even) { background: #fafbfc; }
+tbody tr:last-child td { border-bottom: 0; }
+.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+code { font: 12.5px/1.4 ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; }
+code.id { word-break: break-all; }
+.muted { color: var(--muted); }
+.msg { color: #8a2a2a; }
+.empty { color: var(--muted); font-style: italic; margin: 2px 0; }
+.badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px;
+  font-weight: 600; white-space: nowrap; border: 1px solid transparent; }
+.badge.ok { background: #e5f5ea; color: #17642f; border-color: #b9e2c5; }
+.badge.bad { background: #fdeaea; color: #9b1c1c; border-color: #f4c2c2; }
+.badge.warn { background: #fff4e0; color: #8a4b00; border-color: #f5d9a6; }
+.badge.info { background: #e8effd; color: #2447a0; border-color: #c3d3f5; }
+.badge.idle { background: #eef0f3; color: #4b5263; border-color: #d9dce3; }
+time, .ago, .name { white-space: nowrap; }
+table.narrow { width: auto; min-width: 420px; }
+.task { min-width: 17rem; }
+"""
