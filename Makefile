@@ -13,6 +13,7 @@ all: lint test
 help:
 	@echo "make test    run the test suite (installs what it needs)"
 	@echo "make demo    run the daemon against the embedded emulator (DURATION=60 to stop)"
+	@echo "make bench   benchmarks against peers: prints a table, writes bench-results.json (QUICK=1)"
 	@echo "make lint    ruff check + format check, mypy --strict, import-linter layers"
 	@echo "make fmt     apply ruff format and safe fixes"
 	@echo "make clean   remove .venv and caches"
@@ -33,6 +34,10 @@ test: $(STAMP)
 DURATION ?=
 demo: $(STAMP)
 	$(PY) -m taskwatch demo $(if $(DURATION),--duration $(DURATION),)
+
+QUICK ?=
+bench: $(STAMP)
+	$(PY) -m tests.bench.run $(if $(QUICK),--quick,)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check taskwatch tests

@@ -341,6 +341,11 @@ class Metrics:
             "1 while this replica leads (acts and scans), 0 while it stands by.",
             registry=r,
         )
+        self.leader_transitions = Counter(
+            "taskwatch_leader_transitions",
+            "Times this replica started or stopped leading.",
+            registry=r,
+        )
         # Policies. `policy` is a rule name from the configuration: bounded, chosen by operators.
         self.policy_matches = Counter(
             "taskwatch_policy_matches",
@@ -468,3 +473,8 @@ class Metrics:
     def set_leader(self, leading: bool) -> None:
         """Whether this replica leads now (a standalone process always does)."""
         self.leader.set(1 if leading else 0)
+
+    def leader_changed(self, leading: bool) -> None:
+        """This replica started (``True``) or stopped leading."""
+        self.set_leader(leading)
+        self.leader_transitions.inc()

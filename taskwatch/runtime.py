@@ -5,6 +5,10 @@ account whose connection settings (and the API settings) are unchanged keeps its
 limiter (so a throttled bucket stays slowed down), and a source whose account and product settings
 are unchanged keeps its watcher (so its tracker does not rediscover every task as new). Loops are
 always rebuilt, since they carry the interval and jitter.
+
+With leader election on, the replica's identity is appended to each account's ``client_suffix``
+(``X-TC-RequestClient: taskwatch/0.1.0; <suffix>;<identity>``, in the header's alphabet), so the
+API's logs (and the emulator's) tell which replica made each call.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from taskwatch.products.dlc import DlcAdapter
 from taskwatch.products.live import LiveAdapter
 from taskwatch.products.mps import MpsAdapter
 from taskwatch.scheduler import Loop
-from taskwatch.settings import Account, ProductSettings, Settings
+from taskwatch.settings import Account, ProductSettings, Settings, client_suffix_of
 from taskwatch.tencent.client import TencentClient
 from taskwatch.tencent.credentials import from_config
 from taskwatch.tencent.endpoints import EndpointPolicy
@@ -74,6 +78,7 @@ def build_runtime(
     rng: random.Random,
     job: Job,
     previous: Runtime | None = None,
+    replica: str | None = None,
 ) -> Runtime:
     """A runtime for ``settings``, reusing the unchanged parts of ``previous``."""
     rt = Runtime(settings=settings)
@@ -87,7 +92,12 @@ def build_runtime(
             limiter = previous.limiters[account.name]
         else:
             limiter, client = _client(
-                settings, account, clock=clock, metrics=metrics, transport=transport
+                settings,
+                account,
+                clock=clock,
+                metrics=metrics,
+                transport=transport,
+                suffix=_suffix(account.client_suffix, replica),
             )
         rt.clients[account.name] = client
         rt.limiters[account.name] = limiter
@@ -126,6 +136,16 @@ def _skipped(metrics: Metrics, source: SourceKey, _ticks: int) -> None:
     metrics.cycle_skipped(source)
 
 
+def _suffix(configured: str | None, replica: str | None) -> str | None:
+    """The account's suffix and the replica's identity (once), within the 128-character cap."""
+    if replica is None:
+        return configured
+    mine = client_suffix_of(replica)
+    if configured is None or configured == mine:
+        return mine
+    return f"{configured};{mine}"[:128]
+
+
 def _client(
     settings: Settings,
     account: Account,
@@ -133,6 +153,7 @@ def _client(
     clock: Clock,
     metrics: Metrics,
     transport: Transport,
+    suffix: str | None,
 ) -> tuple[Limiter, TencentClient]:
     api = settings.api
     limiter = Limiter(
@@ -152,7 +173,7 @@ def _client(
         clock=clock,
         retry=RetryPolicy(attempts=api.retry_attempts, deadline=api.retry_deadline),
         language=api.language,
-        client_suffix=account.client_suffix,
+        client_suffix=suffix,
     )
     return limiter, client
 

@@ -43,6 +43,7 @@ import ipaddress
 import math
 import os
 import re
+import socket
 from collections.abc import Collection, Iterator, Mapping
 from functools import cache
 from pathlib import Path
@@ -73,6 +74,7 @@ __all__ = [
     "ActionSettings",
     "Api",
     "Http",
+    "Leader",
     "Logging",
     "MaxActions",
     "NotificationSettings",
@@ -552,6 +554,104 @@ class Logging(_Model):
     """``auto``: console on a terminal, JSON lines otherwise."""
 
 
+_LEASE_NAME = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
+_NAMESPACE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def _lease_name(value: str) -> str:
+    if not _LEASE_NAME.match(value):
+        raise ValueError(
+            f"{value[:70]!r} is not a Kubernetes object name: lowercase letters, digits, '-' "
+            "and '.', starting and ending with a letter or digit"
+        )
+    return value
+
+
+def _namespace(value: str | None) -> str | None:
+    if not value:
+        return None
+    if not _NAMESPACE.match(value):
+        raise ValueError(f"{value[:70]!r} is not a Kubernetes namespace name")
+    return value
+
+
+def _identity(value: str | None) -> str | None:
+    if not value:
+        return None
+    if len(value) > 128 or not value.isprintable() or value != value.strip():
+        raise ValueError("must be 1 to 128 printable characters without surrounding spaces")
+    return value
+
+
+def _whole_seconds(value: float) -> float:
+    if value != int(value):
+        raise ValueError("must be a whole number of seconds (leaseDurationSeconds is an integer)")
+    return value
+
+
+class Leader(_Model):
+    """Leader election over a Kubernetes Lease (``coordination.k8s.io/v1``), so that of several
+    replicas exactly one scans and acts. Disabled: this process always leads (one replica)."""
+
+    enabled: bool = False
+    """Elect a leader; the others stand by (ready, idle, no API calls)."""
+    lease_name: Annotated[str, AfterValidator(_lease_name)] = "taskwatch-leader"
+    """The Lease object (the Role in deploy/kubernetes names it)."""
+    namespace: Annotated[str | None, AfterValidator(_namespace)] = None
+    """The Lease's namespace; default: ``$POD_NAMESPACE``, else ``default``."""
+    identity: Annotated[str | None, AfterValidator(_identity)] = None
+    """This replica's name in the Lease, ``X-TC-RequestClient`` and logs; default:
+    ``$POD_NAME``, else ``<hostname>_<pid>``."""
+    lease_duration: Annotated[
+        float, _SECOND, AfterValidator(_whole_seconds), _AS_TEXT, _SECOND_SCHEMA
+    ] = 15.0
+    """How long a follower waits, after it last saw the lease renewed, before taking it over."""
+    renew_deadline: Duration = 10.0
+    """The leader stops acting when it has not renewed for this long (shorter than
+    lease_duration: the difference is the safety margin)."""
+    retry_period: Duration = 2.0
+    """Time between renewals, and between a follower's attempts (jittered up to +20 %)."""
+    kubeconfig: Annotated[Path, BeforeValidator(_path)] | None = None
+    """A kubeconfig file; default: the in-cluster configuration (the pod's ServiceAccount)."""
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Leader:
+        if not self.lease_duration > self.renew_deadline:
+            limit = format_duration(self.lease_duration)
+            raise _Invalid(
+                f"must be shorter than leader.lease_duration ({limit})", "renew_deadline"
+            )
+        if not self.renew_deadline > 1.2 * self.retry_period:
+            raise _Invalid(
+                "must be shorter than leader.renew_deadline / 1.2 "
+                f"({format_duration(self.renew_deadline / 1.2)})",
+                "retry_period",
+            )
+        return self
+
+    def namespace_in(self, environ: Mapping[str, str] | None = None) -> str:
+        """The namespace to use: the configured one, ``$POD_NAMESPACE`` or ``default``."""
+        env = os.environ if environ is None else environ
+        return self.namespace or env.get("POD_NAMESPACE") or "default"
+
+    def identity_in(
+        self, environ: Mapping[str, str] | None = None, *, pid: int | None = None
+    ) -> str:
+        """This replica's identity: the configured one, ``$POD_NAME`` or ``<hostname>_<pid>``."""
+        env = os.environ if environ is None else environ
+        if self.identity:
+            return self.identity
+        if env.get("POD_NAME"):
+            return env["POD_NAME"]
+        return f"{socket.gethostname()}_{os.getpid() if pid is None else pid}"
+
+
+def client_suffix_of(identity: str) -> str:
+    """``identity`` in the ``X-TC-RequestClient`` suffix alphabet (others become ``_``)."""
+    cleaned = re.sub(r"[^0-9a-zA-Z\-_,;.]", "_", identity)[:128]
+    return cleaned or "_"
+
+
 # --- policies, actions, notifications -----------------------------------------------------------
 
 ActionName: TypeAlias = Literal["abort", "cancel", "delete"]
@@ -681,6 +781,8 @@ class Settings(_Model):
     actions: ActionSettings = ActionSettings()
     notifications: tuple[NotificationSettings, ...] = ()
     """Webhooks told about actions; default: none."""
+    leader: Leader = Leader()
+    """Leader election among replicas; default: off (this process always leads)."""
 
     @model_validator(mode="after")
     def _coherent(self) -> Settings:
@@ -800,7 +902,11 @@ def _read_yaml(path: Path, source: str) -> tuple[object, dict[_Loc, int]]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"not UTF-8 text (byte {exc.start})", file=source) from None
-    loader = yaml.SafeLoader(text)
+    try:  # the reader rejects control characters as soon as the loader is built
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:
+        reason = getattr(exc, "reason", None) or "a character YAML does not allow"
+        raise ConfigError(f"not valid YAML: {reason}", file=source) from None
     try:
         node = loader.get_single_node()
         if node is None:

@@ -16,8 +16,19 @@ rebuilt reusing unchanged clients, limiters and watchers, and the loops start ag
 cycle, WATCHDOG=1 while every loop keeps its rhythm, RELOADING=1 around a reload, STOPPING=1 on
 stop. Without ``$NOTIFY_SOCKET`` all of it is a no-op.
 
-Health: ``/healthz`` is ok while every loop keeps its rhythm (heartbeats); ``/readyz`` once the
-configuration is loaded and every source has completed one successful cycle.
+**Leadership** (``leader.enabled``; see ``taskwatch.leader``): an elector task runs beside the
+server. Only the leader runs the source loops: a follower serves HTTP and makes no Tencent Cloud
+API call. Gaining leadership starts the loops of the current runtime; losing it cancels them at
+once (an action already past its last leadership check finishes: the executor shields it, and
+``renew_deadline < lease_duration`` leaves the margin). The executor asks the elector right before
+each destructive call. On a graceful stop the loops stop first, then the lease is released, so a
+rolling update hands over within about a ``retry_period``. The replica's identity goes into every
+log line (``replica=``) and, with election on, into ``X-TC-RequestClient``.
+
+Health: ``/healthz`` is ok while every loop keeps its rhythm (heartbeats), and always for a
+follower (it runs no loop); ``/readyz`` once the configuration is loaded and, on the leader, every
+source has completed one successful cycle. A healthy follower is ready: a rolling update waits
+for the new pod to be ready while the old one leads.
 """
 
 from __future__ import annotations
@@ -36,6 +47,13 @@ from anyio.abc import TaskStatus
 from taskwatch.clock import Clock, SystemClock
 from taskwatch.errors import ConfigError
 from taskwatch.executor import Executor
+from taskwatch.leader import (
+    Elector,
+    KubernetesElector,
+    KubernetesLeaseStore,
+    StandaloneElector,
+    Timings,
+)
 from taskwatch.limiter import BucketStats
 from taskwatch.metrics import Metrics
 from taskwatch.notify import Notifier, Target
@@ -82,6 +100,7 @@ class Supervisor:
         config_source: str = "<config>",
         config_path: str | Path | None = None,
         systemd: SystemdNotifier | None = None,
+        elector: Elector | None = None,
     ) -> None:
         self.settings = settings
         self.config_path = config_path
@@ -105,6 +124,9 @@ class Supervisor:
         self._web_config: WebConfig | None = None
         self._started_wall = self.clock.now().timestamp()
         self.journal = Journal(settings.state.path, clock=self.clock)
+        self._lease_store: KubernetesLeaseStore | None = None
+        self.elector: Elector = elector or self._elector(settings)
+        self.identity = self.elector.identity
         self.executor = Executor(
             rules=self.rules,
             journal=self.journal,
@@ -113,14 +135,43 @@ class Supervisor:
             notifier=self._notifier(settings),
             max_per_cycle=settings.actions.max_per_cycle,
             paused=settings.actions.paused,
+            may_act=self.elector.is_leader,
         )
         self.runtime: Runtime = self._runtime(settings, previous=None)
         self.metrics.watch_limiter(self)
         self.metrics.set_actions_paused(settings.actions.paused)
-        self.metrics.set_leader(True)
+        self.metrics.set_leader(self.elector.is_leader())
         self.metrics.config_loaded(True)
 
     # --- building -----------------------------------------------------------------------------
+
+    def _elector(self, settings: Settings) -> Elector:
+        leader = settings.leader
+        identity = leader.identity_in()
+        if not leader.enabled:
+            return StandaloneElector(identity, on_change=self._leadership_changed)
+        timings = Timings(
+            lease_duration=leader.lease_duration,
+            renew_deadline=leader.renew_deadline,
+            retry_period=leader.retry_period,
+        )
+        self._lease_store = KubernetesLeaseStore(
+            name=leader.lease_name,
+            namespace=leader.namespace_in(),
+            kubeconfig=leader.kubeconfig,
+            request_timeout=leader.renew_deadline,
+        )
+        return KubernetesElector(
+            self._lease_store,
+            identity=identity,
+            timings=timings,
+            clock=self.clock,
+            rng=random.Random(self.rng.random()),  # noqa: S311 - jitter
+            on_change=self._leadership_changed,
+        )
+
+    def _leadership_changed(self, leading: bool) -> None:
+        self.metrics.leader_changed(leading)
 
     def _runtime(self, settings: Settings, previous: Runtime | None) -> Runtime:
         return build_runtime(
@@ -131,6 +182,7 @@ class Supervisor:
             rng=self.rng,
             job=self._cycle,
             previous=previous,
+            replica=self.identity if settings.leader.enabled else None,
         )
 
     def _notifier(self, settings: Settings) -> Notifier | None:
@@ -239,7 +291,7 @@ class Supervisor:
             build_app(metrics=self.metrics, health=self, controls=self, status=self)
         )
         self._web_config = web_config
-        with self._journal_open():
+        with self._journal_open(), structlog.contextvars.bound_contextvars(replica=self.identity):
             await self._serve(install_signal_handlers)
 
     async def _serve(self, install_signal_handlers: bool) -> None:
@@ -253,10 +305,12 @@ class Supervisor:
                     interval = self.systemd.watchdog_interval()
                     if interval:
                         tg.start_soon(self._watchdog, interval / 2, name="watchdog")
+                    tg.start_soon(self._elect, name="elector")
                     log.info(
                         "taskwatch.started",
                         listen=self.http.url,
                         sources=[s.name for s in self.sources],
+                        leader_election=self.settings.leader.enabled,
                     )
                     self.started.set()
                     while not self.stopped:
@@ -265,22 +319,42 @@ class Supervisor:
             finally:
                 self.systemd.stopping()
                 with anyio.move_on_after(STOP_GRACE, shield=True):
+                    await self.elector.release()  # the loops have stopped: hand over now
+                    if self._lease_store is not None:
+                        await self._lease_store.close()
+                with anyio.move_on_after(STOP_GRACE, shield=True):
                     await self.http.stop()
                 log.info("taskwatch.stopped")
 
+    async def _elect(self) -> None:
+        await self.elector.run()
+
     async def _run_loops(self) -> None:
-        """The current runtime's loops and notifier, until a stop or a reload wakes us."""
+        """The notifier, and the current runtime's loops while this replica leads, until a stop
+        or a reload wakes us."""
         self._wake = anyio.Event()
         notifier = self.notifier
         async with anyio.create_task_group() as inner:
             if notifier is not None:
                 inner.start_soon(notifier.run, name="notify")
-            for s in self.sources:
-                inner.start_soon(self._loop, s, name=f"loop:{s.name}")
+            inner.start_soon(self._lead, name="leadership")
             await self._wake.wait()
             if notifier is not None:
                 await notifier.aclose()
             inner.cancel_scope.cancel()
+
+    async def _lead(self) -> None:
+        """Each time this replica gains leadership, run the loops until it loses it."""
+        while True:
+            await self.elector.wait_until(True)
+            sources = list(self.sources)
+            for s in sources:  # a beat from an earlier term must not read as a stalled loop
+                s.loop.heartbeat.last = s.loop.heartbeat.in_cycle_since = None
+            async with anyio.create_task_group() as loops:
+                for s in sources:
+                    loops.start_soon(self._loop, s, name=f"loop:{s.name}")
+                await self.elector.wait_until(False)
+                loops.cancel_scope.cancel()
 
     async def _watchdog(self, interval: float) -> None:
         await watchdog_loop(self.systemd, healthy=lambda: self.liveness()[0], interval=interval)
@@ -328,7 +402,7 @@ class Supervisor:
             log.error("config.reload_failed", reason=str(exc))
             self.systemd.ready(f"reload failed, kept the last good configuration: {exc}")
             return False, str(exc)
-        for key in ("http", "state"):
+        for key in ("http", "state", "leader"):
             if getattr(settings, key) != getattr(self.settings, key):
                 log.warning("config.restart_needed", key=key)
         self._apply(settings, rules)
@@ -359,7 +433,7 @@ class Supervisor:
         return snapshot_from(
             now=now,
             started=self._started_wall,
-            leader=True,
+            leader=self.elector.is_leader(),
             actions_paused=self.executor.paused,
             sources=[
                 (s.name, s.watcher.last_report, s.watcher.last_success_wall) for s in self.sources
@@ -372,13 +446,24 @@ class Supervisor:
 
     # --- health -------------------------------------------------------------------------------
 
+    def _leader_view(self) -> dict[str, Any]:
+        return {
+            "identity": self.identity,
+            "leading": self.elector.is_leader(),
+            "holder": self.elector.holder,
+        }
+
     def liveness(self) -> tuple[bool, Mapping[str, Any]]:
+        if not self.elector.is_leader():  # a follower runs no loop: nothing can stall
+            return True, {"leader": self._leader_view(), "loops": {}}
         now = self.clock.monotonic()
         loops = {s.name: s.loop.heartbeat.as_dict(now) for s in self.sources}
         ok = all(v["alive"] for v in loops.values())
-        return ok, {"loops": loops}
+        return ok, {"leader": self._leader_view(), "loops": loops}
 
     def readiness(self) -> tuple[bool, Mapping[str, Any]]:
+        if not self.elector.is_leader():  # a healthy follower is ready (rolling updates)
+            return True, {"config": "loaded", "leader": self._leader_view(), "sources": {}}
         sources = {
             s.name: {
                 "ready": s.watcher.ready,
@@ -389,4 +474,4 @@ class Supervisor:
             for s in self.sources
         }
         ok = bool(sources) and all(v["ready"] for v in sources.values())
-        return ok, {"config": "loaded", "sources": sources}
+        return ok, {"config": "loaded", "leader": self._leader_view(), "sources": sources}

@@ -400,6 +400,16 @@ def test_the_leader_gauge_follows_leadership(metrics: Metrics, registry: Collect
     assert registry.get_sample_value("taskwatch_leader") == 0
 
 
+def test_leadership_changes_set_the_gauge_and_count_transitions(
+    metrics: Metrics, registry: CollectorRegistry
+) -> None:
+    metrics.leader_changed(True)
+    metrics.leader_changed(False)
+    metrics.leader_changed(True)
+    assert registry.get_sample_value("taskwatch_leader") == 1
+    assert registry.get_sample_value("taskwatch_leader_transitions_total") == 3
+
+
 def test_two_instances_with_their_own_registries_do_not_collide() -> None:
     Metrics(CollectorRegistry())
     Metrics(CollectorRegistry())
@@ -424,6 +434,7 @@ def full(metrics: Metrics, clock: ManualClock) -> None:
     metrics.cycle_skipped(MPS)
     metrics.config_loaded(True)
     metrics.set_leader(True)
+    metrics.leader_changed(True)
     metrics.policy_matched("abort-long-live")
     metrics.policy_action("abort-long-live", "abort", "done")
     metrics.set_actions_paused(False)
@@ -456,6 +467,7 @@ def test_every_family_is_named_taskwatch_and_promtool_finds_the_exposition_lint_
         "taskwatch_config_last_reload_successful",
         "taskwatch_config_last_reload_success_timestamp_seconds",
         "taskwatch_leader",
+        "taskwatch_leader_transitions",
         "taskwatch_policy_matches",
         "taskwatch_policy_actions",
         "taskwatch_actions_paused",

@@ -46,7 +46,9 @@ from taskwatch.models import Phase, Result, SourceKey, Task
 from taskwatch.products.base import CallCounter, Caller, ScanResult
 from taskwatch.products.fanout import bounded_map
 from taskwatch.products.paging import PageGuard
+from taskwatch.products.shape import count, record_id, records
 from taskwatch.products.timefmt import parse_epoch_ms
+from taskwatch.tencent.errors import CallSite
 
 PRODUCT = "dlc"
 WINDOW = 45 * 86400.0
@@ -208,17 +210,20 @@ class DlcAdapter:
             guard.turn()
             params = {"Filters": filters, **ORDER, "Limit": limit, "Offset": offset}
             answer = await self.call("DescribeTasks", params, calls)
-            rows = answer.get("TaskList") or []
+            site = CallSite(PRODUCT, "DescribeTasks", self.region, self.source.account)
+            rows = records(answer, "TaskList", site)
+            total = count(answer, "TotalCount", site)
             if not rows:
                 return found
             new = 0
             for row in rows:
+                record_id(row, "Id", site)
                 task = normalise(row, source=self.source)
                 new += task.id not in found
                 found[task.id] = task
             guard.progress(new, len(rows), at=f"Offset={offset}")
             offset += len(rows)
-            if len(rows) < limit or offset >= int(answer.get("TotalCount") or 0):
+            if len(rows) < limit or offset >= total:
                 return found
 
     async def refresh(self, tasks: Sequence[Task], calls: CallCounter) -> list[Task]:

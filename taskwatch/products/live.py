@@ -42,8 +42,9 @@ from taskwatch.models import Phase, Result, SourceKey, Task
 from taskwatch.products.base import CallCounter, Caller, ScanResult
 from taskwatch.products.fanout import bounded_map
 from taskwatch.products.paging import PageGuard
+from taskwatch.products.shape import count, mapping, record_id, records
 from taskwatch.products.timefmt import parse_iso
-from taskwatch.tencent.errors import TaskNotFoundError
+from taskwatch.tencent.errors import CallSite, TaskNotFoundError
 
 PRODUCT = "live"
 DAY = 86400.0
@@ -138,6 +139,9 @@ class LiveAdapter:
         calls.add(action)
         return await self.client.call(PRODUCT, action, params, region=self.region)
 
+    def _site(self, action: str) -> CallSite:
+        return CallSite(PRODUCT, action, self.region, self.source.account)
+
     def _now(self) -> float:
         return self.clock.now().timestamp()
 
@@ -160,16 +164,19 @@ class LiveAdapter:
             guard.turn()
             params = {"PageNum": page, "PageSize": self.page_size}
             answer = await self.call("DescribeLivePullStreamTasks", params, calls)
-            rows = answer.get("TaskInfos") or []
+            site = self._site("DescribeLivePullStreamTasks")
+            rows = records(answer, "TaskInfos", site)
+            pages = count(answer, "TotalPage", site)
             if not rows:
                 return found
             new = 0
             for row in rows:
+                record_id(row, "TaskId", site)
                 task = normalise(row, source=self.source, now=now)
                 new += task.id not in found
                 found[task.id] = task
             guard.progress(new, len(rows), at=f"PageNum={page}")
-            if page >= int(answer.get("TotalPage") or 0):
+            if page >= pages:
                 return found
             page += 1
 
@@ -204,7 +211,12 @@ class LiveAdapter:
         """One fresh observation (list record and run status) for fencing; ``None`` if the API
         does not know the task. Two calls."""
         answer = await self.call("DescribeLivePullStreamTasks", {"TaskId": task_id}, calls)
-        rows = [r for r in answer.get("TaskInfos") or [] if str(r.get("TaskId")) == task_id]
+        site = self._site("DescribeLivePullStreamTasks")
+        rows = [
+            r
+            for r in records(answer, "TaskInfos", site)
+            if str(r.get("TaskId")) == task_id and record_id(r, "TaskId", site)
+        ]
         if not rows:
             return None
         status = await self._status(task_id, calls)
@@ -217,5 +229,4 @@ class LiveAdapter:
             answer = await self.call("DescribeLivePullStreamTaskStatus", {"TaskId": task_id}, calls)
         except TaskNotFoundError:
             return None
-        info = answer.get("TaskStatusInfo")
-        return dict(info) if isinstance(info, Mapping) else {}
+        return mapping(answer, "TaskStatusInfo", self._site("DescribeLivePullStreamTaskStatus"))

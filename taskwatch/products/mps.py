@@ -39,8 +39,10 @@ from taskwatch.models import Phase, Result, SourceKey, Task
 from taskwatch.products.base import CallCounter, Caller, ScanResult
 from taskwatch.products.fanout import bounded_map
 from taskwatch.products.paging import PageGuard
+from taskwatch.products.shape import record_id, records
+from taskwatch.products.shape import token as _token
 from taskwatch.products.timefmt import MPS_UNSET, parse_iso
-from taskwatch.tencent.errors import TaskNotFoundError
+from taskwatch.tencent.errors import CallSite, TaskNotFoundError
 
 PRODUCT = "mps"
 GLOBAL = "global"
@@ -258,13 +260,18 @@ class MpsAdapter:
             if token:
                 params["ScrollToken"] = token
             answer = await self.call("DescribeTasks", params, calls)
-            rows = answer.get("TaskSet") or []
+            site = self._site("DescribeTasks")
+            rows = records(answer, "TaskSet", site)
             for row in rows:
+                record_id(row, "TaskId", site)
                 task = normalise(row, status=status, source=self.source)
                 found[task.id] = task
-            token = str(answer.get("ScrollToken") or "")
+            token = _token(answer, "ScrollToken", site)
             if not guard.scroll(token, len(rows)):
                 return found
+
+    def _site(self, action: str) -> CallSite:
+        return CallSite(PRODUCT, action, self.region, self.source.account)
 
     async def refresh(self, tasks: Sequence[Task], calls: CallCounter) -> list[Task]:
         """The detail of each task, at most ``detail_concurrency`` calls at once, in order;

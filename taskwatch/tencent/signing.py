@@ -35,7 +35,13 @@ def sha256_hex(data: bytes) -> str:
 
 def scope_date(timestamp: int) -> str:
     """The credential-scope date: the UTC date of the timestamp, never local time."""
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
+    return _utc_date(timestamp // 86400)
+
+
+@lru_cache(maxsize=8)
+def _utc_date(day: int) -> str:
+    """Cached per UTC day: formatting a datetime was a tenth of the signing cost."""
+    return datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m-%d")
 
 
 def canonical_request(
@@ -80,7 +86,7 @@ def signing_key(secret_key: str, date: str, service: str) -> bytes:
 
 def signature(key: bytes, to_sign: str) -> str:
     """Lower-case hex HMAC-SHA256 of the string to sign."""
-    return hmac.new(key, to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.digest(key, to_sign.encode("utf-8"), "sha256").hex()
 
 
 def authorization(
@@ -119,16 +125,15 @@ def sign_tc3(
 ) -> Tc3Signature:
     """Sign one request. ``body`` is the exact bytes sent; ``query`` the raw query string."""
     payload_hash = sha256_hex(UNSIGNED_PAYLOAD.encode() if unsigned_payload else body)
-    canonical = canonical_request(
-        method=method,
-        query=query,
-        headers={"content-type": content_type, "host": host},
-        signed_headers=SIGNED_HEADERS,
-        payload_hash=payload_hash,
+    # canonical_request() spelled out for the two fixed signed headers: the same string, built
+    # without the generic header loop (this function runs once per call; tests/bench P6).
+    canonical = (
+        f"{method.upper()}\n/\n{query}\ncontent-type:{content_type.strip().lower()}\n"
+        f"host:{host.strip().lower()}\n\n{SIGNED_HEADERS}\n{payload_hash}"
     )
     date = scope_date(timestamp)
-    scope = credential_scope(date, service)
-    to_sign = string_to_sign(timestamp, scope, canonical)
+    scope = f"{date}/{service}/tc3_request"
+    to_sign = f"{ALGORITHM}\n{timestamp}\n{scope}\n{sha256_hex(canonical.encode())}"
     sig = signature(signing_key(secret_key, date, service), to_sign)
     return Tc3Signature(
         canonical_request=canonical,

@@ -29,9 +29,10 @@ from taskwatch.tencent.credentials import Credentials, StaticCredentials
 from taskwatch.tencent.endpoints import EndpointPolicy
 from taskwatch.tencent.retry import NO_RETRY, RetryPolicy
 from taskwatch.tencent.transport import Timeouts, Transport
+from tests.canary import CANARY_SECRET_ID, CANARY_SECRET_KEY
 
-SECRET_ID = "AKIDEMULATORTEST00000000000000000001"
-SECRET_KEY = "CANARY-SK-emulator-test-5f0c1d2e3a4b"
+SECRET_ID = CANARY_SECRET_ID
+SECRET_KEY = CANARY_SECRET_KEY
 
 
 def start_time() -> datetime:

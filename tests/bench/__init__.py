@@ -1,0 +1,1 @@
+"""Benchmarks: taskwatch and its peers side by side against the emulator (``make bench``)."""

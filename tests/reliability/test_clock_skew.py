@@ -1,0 +1,73 @@
+"""Clock skew: the host clock runs 400 s ahead of the API's, so every signature is refused with
+``AuthFailure.SignatureExpire``. taskwatch says so once, clearly (one ``api.signature_expired``
+warning with a hint, repeats at debug), counts every refused attempt in
+``taskwatch_api_requests_total{code="AuthFailure.SignatureExpire"}``, fails the cycles (counted in
+``taskwatch_scan_errors_total{reason="SignatureExpiredError"}``) without stopping, and recovers on
+the first cycle after the clock is right again (one ``api.signature_recovered`` warning)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import structlog
+from structlog.testing import capture_logs
+
+from taskwatch.clock import SkewedClock
+from taskwatch.metrics import Metrics
+from taskwatch.supervisor import Supervisor
+from tests.e2e.daemon import EMULATOR_LIMITS, FollowClock, settings_for
+from tests.e2e.test_policies import live
+from tests.emulator.harness import running_emulator
+
+ONLY_MPS = {"mps": {"interval": "5s"}, "dlc": {"enabled": False}, "live": {"enabled": False}}
+LABELS = {"account": "main", "product": "mps", "action": "DescribeTasks"}
+SOURCE = {"account": "main", "product": "mps", "region": "global"}
+
+
+def sample(d: Supervisor, name: str, **labels: str) -> float:
+    return d.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+def events(logs: list[dict[str, Any]], name: str, level: str | None = None) -> list[dict[str, Any]]:
+    return [e for e in logs if e["event"] == name and (level is None or e["log_level"] == level)]
+
+
+async def test_a_skewed_clock_is_reported_once_counted_and_recovers_with_the_clock() -> None:
+    async with running_emulator(limits=EMULATOR_LIMITS) as emu:
+        live(emu.world, 2)
+        clock = SkewedClock(FollowClock(emu.clock), 400.0)
+        d = Supervisor(
+            settings_for(emu, products=ONLY_MPS), metrics=Metrics(clock=clock), clock=clock
+        )
+        (source,) = d.sources
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+        with d._journal_open(), capture_logs() as logs:
+            async with d.transport:
+                skewed = [await d._cycle(source.watcher) for _ in range(4)]
+                clock.skew = 0.0
+                healed = [await d._cycle(source.watcher) for _ in range(2)]
+                clock.skew = -400.0  # and it happens again, the other way
+                again = await d._cycle(source.watcher)
+    expired = events(logs, "api.signature_expired")
+    warned = events(logs, "api.signature_expired", "warning")
+    refused = sample(
+        d, "taskwatch_api_requests_total", **LABELS, code="AuthFailure.SignatureExpire"
+    )
+    failed = sample(d, "taskwatch_scan_errors_total", **SOURCE, reason="SignatureExpiredError")
+    print(
+        f"\nclock skew +400 s: {len(skewed)} cycles failed, {int(refused)} refused attempts "
+        f"counted, {len(warned)} warning(s) before recovery ({len(expired)} events in all)"
+    )
+    assert [r.error for r in skewed] == ["SignatureExpiredError"] * 4
+    assert all(r.ok for r in healed)
+    assert again.error == "SignatureExpiredError"
+    assert len(warned) == 2  # once for the first episode, once for the second
+    first = warned[0]
+    assert "clock" in first["hint"]
+    assert first["local_time"]
+    assert first["code"] == "AuthFailure.SignatureExpire"
+    assert len(events(logs, "api.signature_recovered", "warning")) == 1
+    assert refused == 2 * 5  # each cycle re-signs once: 2 attempts for each of the 5 skewed cycles
+    assert failed == 5
+    assert sample(d, "taskwatch_api_requests_total", **LABELS, code="Success") >= 2

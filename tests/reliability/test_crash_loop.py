@@ -1,0 +1,140 @@
+"""Crashes: the daemon is SIGKILLed at seeded random points while it enforces, and restarted each
+time; then one clean run finishes the work.
+
+The world holds more targets than one cycle may act on (``per_cycle: 2``), so enforcement spans the
+kills, and a third of the aborts are held 0.4 s by the emulator, so some kills land between an
+intent and its outcome. At the end:
+
+- the emulator's log: every target was aborted exactly once (one ``ManageTask`` reached the
+  handler), and no other task got one;
+- the journal: every abort the emulator executed has its intent (no record lost), and every intent
+  has an outcome after the clean run (done, or already_done for the ones a kill interrupted);
+- the audit: ``taskwatch audit --json`` lists every done action.
+
+Short form: 8 kills. ``--run-slow``: 50.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import functools
+import json
+import os
+import random
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from taskwatch.emulator.faults import Fault
+from tests.e2e.daemon import EMULATOR_LIMITS
+from tests.e2e.test_crash import CONFIG, ROOT, journal, start
+from tests.e2e.test_policies import live, workflow
+from tests.e2e.waiting import eventually
+from tests.emulator.harness import SECRET_ID, SECRET_KEY, Running, running_emulator
+
+REACHED = ("Success", "InvalidParameterValue.NotProcessingTask")
+CAPPED = CONFIG.replace(
+    "    enforce: true\n", "    enforce: true\n    max_actions: {per_cycle: 2}\n"
+)
+
+
+def reached(emu: Running) -> collections.Counter[str]:
+    return collections.Counter(
+        e.params["TaskId"]
+        for e in emu.emulator.log
+        if e.action == "ManageTask" and e.code in REACHED
+    )
+
+
+async def audit(state: Path) -> list[dict[str, object]]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "taskwatch", "audit", "--state", str(state), "--since", "1d",
+        "--json", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err
+    from tests import canary_check
+
+    canary_check.record("taskwatch audit --json", out + err)
+    rows = json.loads(out)
+    assert isinstance(rows, list)
+    return rows
+
+
+async def crash_loop(tmp_path: Path, *, kills: int, targets: int, seed: int) -> dict[str, object]:
+    rng = random.Random(seed)
+    held = Fault(kind="latency", product="mps", action="ManageTask", seconds=0.4, probability=0.33)
+    async with running_emulator(limits=EMULATOR_LIMITS, faults=[held], seed=seed) as emu:
+        wanted = {live(emu.world, 7 + i / 10) for i in range(targets)}
+        spared = {live(emu.world, 2) for _ in range(5)} | {workflow(emu.world, 9) for _ in range(5)}
+        state = tmp_path / "state" / "journal.db"
+        config = tmp_path / "taskwatch.yaml"
+        config.write_text(
+            CAPPED % {"sid": SECRET_ID, "key": SECRET_KEY, "url": emu.url, "state": state}
+        )
+        delays = []
+        open_at_kill = 0
+        for _ in range(kills):
+            seen = emu.emulator._seq
+            proc = await start(config)
+            first_request = functools.partial(lambda n: emu.emulator._seq > n, seen)
+            await eventually(first_request, "the daemon's first request")
+            delay = rng.uniform(0.0, 1.5)  # after its first request: mid-scan to mid-enforcement
+            delays.append(delay)
+            await asyncio.sleep(delay)
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+            open_at_kill += sum(1 for *_, r in journal(state) if r is None)
+        acted_during_kills = sum(reached(emu).values())
+
+        final = await start(config)
+        await eventually(
+            lambda: (
+                all(emu.world.mps[t].status == "FINISH" for t in wanted)
+                and all(r is not None for *_, r in journal(state))
+            ),
+            "every target aborted and every intent resolved",
+            within=60,
+        )
+        await asyncio.sleep(2.5)  # two more cycles: nothing more may be sent
+        final.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(final.wait(), timeout=15) == 0
+        calls = reached(emu)
+        sent = {e.params["TaskId"] for e in emu.emulator.log if e.action == "ManageTask"}
+        rows = journal(state)
+        spared_alive = all(emu.world.mps[t].status == "PROCESSING" for t in spared)
+    audited = await audit(state)
+    results = collections.Counter(r for *_, r in rows)
+    print(
+        f"\ncrash loop: {kills} SIGKILLs at {min(delays):.2f}–{max(delays):.2f}s after the "
+        "first request; "
+        f"{acted_during_kills}/{targets} aborts landed during the kills; {open_at_kill} intents "
+        f"were open at a kill; journal {dict(results)}"
+    )
+    assert calls == dict.fromkeys(wanted, 1), calls  # each target exactly once, no other
+    assert sent <= wanted
+    assert spared_alive
+    journaled = {t for _, t, _ in rows}
+    assert wanted <= journaled  # no executed abort without its intent
+    assert all(r is not None for *_, r in rows)
+    settled = {t for _, t, r in rows if r in ("done", "already_done")}
+    assert settled == wanted
+    done = sorted(t for _, t, r in rows if r == "done")
+    listed = sorted(str(a["task_id"]) for a in audited if a.get("result") == "done")
+    assert listed == done, (listed, done)
+    return {"open_at_kill": open_at_kill}
+
+
+async def test_sigkill_at_random_points_of_enforcement_loses_nothing_and_acts_once(
+    tmp_path: Path,
+) -> None:
+    await crash_loop(tmp_path, kills=8, targets=12, seed=5)
+
+
+@pytest.mark.slow
+async def test_fifty_sigkills_at_random_points_lose_nothing_and_act_once(tmp_path: Path) -> None:
+    await crash_loop(tmp_path, kills=50, targets=60, seed=50)
