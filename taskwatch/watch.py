@@ -6,7 +6,11 @@ active listing (that is how their end is learnt). The finished list is swept rar
 schedule, to catch tasks that were born and died between two cycles; the first sweep is a baseline
 (finished history is recorded, not counted as new finishes).
 
-A failed cycle changes nothing: the tracker keeps the last good state, the task gauges keep the last
+Detail is fetched in chunks: a chunk whose calls fail after the client's retries is deferred (those
+tasks keep their last observation, or stay unseen if new, and are refreshed next cycle) rather than
+failing the cycle, so at scale one unlucky call cannot stop every cycle (with 800 detail calls and
+30 % faults, a cycle that needs all of them to succeed practically never does). A failed cycle
+changes nothing: the tracker keeps the last good state, the task gauges keep the last
 good values (a failed scan is never reported as zero tasks), and the failure is logged and counted
 loudly by reason. One canonical log line per cycle says what it cost and what it saw.
 """
@@ -26,6 +30,9 @@ from taskwatch.products.base import Adapter, CallCounter
 from taskwatch.tracker import Tracker, diff
 
 log = structlog.get_logger(__name__)
+
+REFRESH_CHUNK = 50
+"""Tasks per refresh call of the adapter (DLC looks up 50 ids per API call)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +139,26 @@ class Watcher:
         )
         return report
 
+    async def _refresh(self, tasks: list[Task], calls: CallCounter) -> tuple[list[Task], set[str]]:
+        """Detail for ``tasks``, in chunks of ``REFRESH_CHUNK``: a chunk whose calls fail (after
+        the client's retries) is deferred to the next cycle instead of failing the cycle, so one
+        unlucky task among thousands cannot stop every other from being seen (and acted on).
+        Returns the fresh observations and the ids deferred."""
+        refreshed: list[Task] = []
+        deferred: set[str] = set()
+        last: TaskwatchError | None = None
+        for i in range(0, len(tasks), REFRESH_CHUNK):
+            chunk = tasks[i : i + REFRESH_CHUNK]
+            try:
+                refreshed += await self.adapter.refresh(chunk, calls)
+            except TaskwatchError as exc:
+                last = exc
+                deferred.update(t.id for t in chunk)
+                log.info("cycle.chunk_deferred", source=str(self.source), error=type(exc).__name__)
+        if last is not None and len(deferred) == len(tasks):
+            raise last  # nothing to show for this cycle: it failed, counted by that error
+        return refreshed, deferred
+
     async def _cycle(self, calls: CallCounter, started: float) -> CycleReport:
         sweep = self._sweep_due()
         scan = await self.adapter.scan(sweep=sweep, calls=calls)
@@ -148,12 +175,20 @@ class Watcher:
             (newly_finished if self._baselined else baseline).append(task)
         to_refresh += newly_finished
 
-        refreshed = await self.adapter.refresh(to_refresh, calls) if to_refresh else []
+        refreshed, deferred = await self._refresh(to_refresh, calls)
         fresh = {t.id: t for t in refreshed}
 
         current = dict(scan.active)
+        for task_id in deferred:  # no detail this time: as if this cycle had not seen them
+            before = tracker.active.get(task_id)
+            if before is not None:
+                current[task_id] = before  # its old fingerprint gets it refreshed next cycle
+            else:
+                current.pop(task_id, None)  # new: it is new again next cycle
         ended: list[Task] = []
         for task_id in d.gone:  # left the active listing: the refresh says how it ended
+            if task_id in deferred:
+                continue
             seen = fresh.get(task_id)
             if seen is None:
                 continue  # forgotten by the API (deleted, or past its window)
@@ -162,6 +197,13 @@ class Watcher:
             else:
                 current[task_id] = seen  # listed elsewhere mid-scan; still active
         ended += [fresh[t.id] for t in newly_finished if t.id in fresh]
+        if deferred:
+            log.warning(
+                "cycle.detail_deferred",
+                source=str(self.source),
+                tasks=len(deferred),
+                reason="detail calls failed; those tasks are refreshed again next cycle",
+            )
         active = tracker.merge(current, [t for t in refreshed if t.id in current])
 
         tracker.remember(baseline)  # history before taskwatch looked: recorded, not observed

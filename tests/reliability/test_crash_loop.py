@@ -68,7 +68,10 @@ async def audit(state: Path) -> list[dict[str, object]]:
 async def crash_loop(tmp_path: Path, *, kills: int, targets: int, seed: int) -> dict[str, object]:
     rng = random.Random(seed)
     held = Fault(kind="latency", product="mps", action="ManageTask", seconds=0.4, probability=0.33)
-    async with running_emulator(limits=EMULATOR_LIMITS, faults=[held], seed=seed) as emu:
+    # The emulator's clock stands still here, so its one-second windows never roll: lift the
+    # ManageTask limit too, or every abort after the 20th would be throttled for ever.
+    limits = {**EMULATOR_LIMITS, ("mps", "ManageTask"): 100_000.0}
+    async with running_emulator(limits=limits, faults=[held], seed=seed) as emu:
         wanted = {live(emu.world, 7 + i / 10) for i in range(targets)}
         spared = {live(emu.world, 2) for _ in range(5)} | {workflow(emu.world, 9) for _ in range(5)}
         state = tmp_path / "state" / "journal.db"
@@ -92,14 +95,23 @@ async def crash_loop(tmp_path: Path, *, kills: int, targets: int, seed: int) -> 
         acted_during_kills = sum(reached(emu).values())
 
         final = await start(config)
-        await eventually(
-            lambda: (
-                all(emu.world.mps[t].status == "FINISH" for t in wanted)
-                and all(r is not None for *_, r in journal(state))
-            ),
-            "every target aborted and every intent resolved",
-            within=60,
-        )
+        try:
+            await eventually(
+                lambda: (
+                    all(emu.world.mps[t].status == "FINISH" for t in wanted)
+                    and all(r is not None for *_, r in journal(state))
+                ),
+                "every target aborted and every intent resolved",
+                within=90,
+            )
+        except AssertionError:
+            final.send_signal(signal.SIGKILL)
+            left = sorted(emu.world.mps[t].status for t in wanted)
+            raise AssertionError(
+                f"targets {collections.Counter(left)}; journal "
+                f"{collections.Counter(r for *_, r in journal(state))}; emulator ManageTask "
+                f"{collections.Counter(e.code for e in emu.emulator.log if e.action == 'ManageTask')}"  # noqa: E501
+            ) from None
         await asyncio.sleep(2.5)  # two more cycles: nothing more may be sent
         final.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(final.wait(), timeout=15) == 0
