@@ -15,9 +15,18 @@ pure step), then for each task that has matched for at least its rule's ``grace`
 4. **leadership**: the action gate is asked right before each destructive call;
 5. **fence**: the task is re-described and the rule re-evaluated on the fresh observation; a task
    that ended (``already_done``) or no longer matches (``fenced``) is left alone;
-6. **intent** (durable) → **call** (sent once) → **outcome**.
+6. **intent** (durable) → **call** (sent once) → **outcome**;
+7. **again, within the cycle**: a call that failed transiently (throttled past the client's own
+   retries, ``InternalError``) or whose outcome is unknown (timeout, reset, HTTP 5xx, a garbled
+   answer) is tried again in a later *round* of the same cycle, up to ``attempts`` in all. Each
+   round waits first (``retry_after`` when an outcome is unknown, so a call still in flight has
+   landed before the fence looks; a short backoff otherwise) and goes through steps 4 to 6 again:
+   never blindly, always after re-describing. A permanent error (a bad parameter, a refused
+   permission) is not tried again until the next cycle.
 
-Tasks are taken oldest first, so a cap leaves the longest-running offenders acted on first.
+Tasks are taken oldest first, so a cap leaves the longest-running offenders acted on first. Caps
+count tasks, not attempts: a task's later rounds do not use up its rule's cap again (the kill
+switch still stops them).
 
 Not guaranteed: exactly-once at the API. Leases and fencing make a second action very unlikely, but
 the API has no idempotency key; what is guaranteed is that taskwatch never sends a second action
@@ -28,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import anyio
@@ -45,9 +54,11 @@ from taskwatch.products.base import Adapter, CallCounter
 from taskwatch.store import Journal
 from taskwatch.tencent.errors import (
     ApiError,
+    ServerError,
     TaskNotActiveError,
     TaskNotFoundError,
     TencentError,
+    ThrottledError,
     TransportError,
 )
 
@@ -58,6 +69,9 @@ IN_DOUBT = frozenset({"intent", Outcome.UNKNOWN.value})
 HOUR = 3600.0
 IN_DOUBT_HORIZON = 7 * 24 * HOUR
 """How far back unknown outcomes are settled (the MPS task window)."""
+BACKOFF = 0.5
+"""Wait before a round that only retries calls the API refused (nothing in doubt); doubled per
+round."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +83,8 @@ class ActionReport:
     action: str
     result: Outcome
     reason: str = ""
+    again: bool = False
+    """The call failed transiently or its outcome is unknown: worth another round this cycle."""
 
 
 @dataclass(slots=True)
@@ -84,6 +100,12 @@ class Executor:
     paused: bool = False
     may_act: Callable[[], bool] = field(default=lambda: True)
     """Leadership: asked right before every destructive call."""
+    attempts: int = 3
+    """Calls per task per cycle at most (rounds), the first included."""
+    retry_after: float = 5.0
+    """Seconds (loop time) before a round that re-describes a task whose last call's outcome is
+    unknown: longer than a late answer takes to land, so the fence sees its effect."""
+    sleep: Callable[[float], Awaitable[object]] = anyio.sleep
     _first_match: dict[tuple[str, str, str], float] = field(default_factory=dict)
     _would: set[tuple[str, str, str]] = field(default_factory=set)
     """Dry-run decisions already recorded in this match streak (recorded once, like actions)."""
@@ -127,20 +149,34 @@ class Executor:
         active = list(tasks)
         now = self.clock.now().timestamp()
         await self._settle_in_doubt(adapter, {t.id for t in active}, now)
-        eligible = self._eligible(rules, active, str(source), now)
+        pending = self._eligible(rules, active, str(source), now)
         reports: list[ActionReport] = []
         per_rule: Counter[str] = Counter()
         calls = CallCounter()
-        for rule, task in eligible:
-            report = await self._one(
-                adapter, rule, task, active, per_rule, sum(per_rule.values()), now, calls
-            )
-            if report is None:
-                continue
-            reports.append(report)
-            self.metrics.policy_action(rule.name, rule.action, report.result.value)
-            if report.result in (Outcome.DONE, Outcome.WOULD, Outcome.UNKNOWN, Outcome.FAILED):
-                per_rule[rule.name] += 1
+        for round_ in range(1, self.attempts + 1):
+            again: list[tuple[Rule, Task]] = []
+            in_doubt = False
+            for rule, task in pending:
+                report = await self._one(
+                    adapter, rule, task, active, per_rule, sum(per_rule.values()), now, calls,
+                    first=round_ == 1,
+                )  # fmt: skip
+                if report is None:
+                    continue
+                reports.append(report)
+                self.metrics.policy_action(rule.name, rule.action, report.result.value)
+                counted = (Outcome.DONE, Outcome.WOULD, Outcome.UNKNOWN, Outcome.FAILED)
+                if round_ == 1 and report.result in counted:
+                    per_rule[rule.name] += 1
+                if report.again:
+                    again.append((rule, task))
+                    in_doubt |= report.result is Outcome.UNKNOWN
+            if not again or round_ == self.attempts:
+                break
+            pending = again
+            wait = self.retry_after if in_doubt else BACKOFF * 2 ** (round_ - 1)
+            log.info("action.retry_round", source=str(source), tasks=len(again), wait=wait)
+            await self.sleep(wait)
         return reports
 
     async def _settle_in_doubt(self, adapter: Adapter, listed: set[str], now: float) -> None:
@@ -206,18 +242,28 @@ class Executor:
         cycle_total: int,
         now: float,
         calls: CallCounter,
+        *,
+        first: bool = True,
     ) -> ActionReport | None:
         src = adapter.source
-        prior = (
+        last = (
             self.journal.last_action(src.account, src.product, task.id, rule.action)
             if rule.enforce
             else None
         )
-        if prior is not None and prior.result in SETTLED:
+        if last is not None and last.result in SETTLED:
             return None  # already handled; the listing has not caught up yet
+        # A call that may have worked (a crash, a timeout): the fence decides whether it did. A
+        # failed call is history, not doubt; its record keeps its code.
+        prior = last if last is not None and last.result in IN_DOUBT else None
         if not rule.enforce and (rule.name, str(src), task.id) in self._would:
             return None  # dry-run: recorded once per match streak, as an action is sent once
-        cap = self._cap(rule, active, per_rule, cycle_total, now)
+        # A later round's task already passed the caps in the first round; only the kill switch
+        # stops it now.
+        if first:
+            cap = self._cap(rule, active, per_rule, cycle_total, now)
+        else:
+            cap = "paused" if self.paused else None
         if cap:
             log.info("action.capped", policy=rule.name, task=task.id, cap=cap)
             return ActionReport(rule.name, task.id, rule.action, Outcome.SKIPPED_CAP, cap)
@@ -280,7 +326,7 @@ class Executor:
         # transport's timeouts bound how long this can take.
         with anyio.CancelScope(shield=True):
             intent = self.journal.intent(**where, params=params)
-            result, code, request_id, message = await self._call(adapter, rule, task)
+            result, code, request_id, message, again = await self._call(adapter, rule, task)
             self.journal.outcome(
                 intent, result=result, code=code, request_id=request_id, message=message
             )
@@ -294,24 +340,28 @@ class Executor:
         self._notify(
             intent, where, "enforce", result, now, code=code, request_id=request_id, message=message
         )
-        return ActionReport(rule.name, task.id, rule.action, result, code or "")
+        return ActionReport(rule.name, task.id, rule.action, result, code or "", again)
 
     async def _call(
         self, adapter: Adapter, rule: Rule, task: Task
-    ) -> tuple[Outcome, str | None, str | None, str | None]:
+    ) -> tuple[Outcome, str | None, str | None, str | None, bool]:
+        """Send the action once: (result, code, request id, message, worth another round)."""
         try:
             response = await adapter.act(task.id, operator=rule.operator, calls=CallCounter())
         except (TaskNotActiveError, TaskNotFoundError) as exc:
-            return Outcome.ALREADY_DONE, exc.code, exc.request_id, exc.message
+            return Outcome.ALREADY_DONE, exc.code, exc.request_id, exc.message, False
+        except (ServerError, ThrottledError) as exc:  # refused for now, not for good
+            return Outcome.FAILED, exc.code, exc.request_id, exc.message, True
         except ApiError as exc:
-            return Outcome.FAILED, exc.code, exc.request_id, exc.message
+            return Outcome.FAILED, exc.code, exc.request_id, exc.message, False
         except TransportError as exc:
             result = Outcome.UNKNOWN if exc.maybe_executed else Outcome.FAILED
-            return result, type(exc).__name__, None, str(exc)
+            return result, type(exc).__name__, None, str(exc), True
         except TencentError as exc:
-            return Outcome.FAILED, type(exc).__name__, None, str(exc)
+            return Outcome.FAILED, type(exc).__name__, None, str(exc), False
         request_id = response.get("RequestId")
-        return Outcome.DONE, None, request_id if isinstance(request_id, str) else None, None
+        rid = request_id if isinstance(request_id, str) else None
+        return Outcome.DONE, None, rid, None, False
 
     def _cap(
         self,

@@ -736,6 +736,13 @@ class ActionSettings(_Model):
     product, region)."""
     journal_retention: Duration = 30 * 86400.0
     """How long action journal entries are kept."""
+    attempts: Annotated[int, Field(ge=1, le=5), _INT] = 3
+    """Calls per task in one cycle at most, the first included: an action that failed
+    transiently (throttled, ``InternalError``) or whose outcome is unknown (timeout, reset,
+    HTTP 5xx) is tried again later in the same cycle, each time after re-describing the task."""
+    retry_after: Duration = 5.0
+    """Wait before trying again after an unknown outcome, so that a call still in flight has
+    landed before the task is re-described. Calls refused outright wait 0.5 s, then 1 s."""
 
 
 class NotificationSettings(_Model):

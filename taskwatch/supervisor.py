@@ -134,6 +134,8 @@ class Supervisor:
             clock=self.clock,
             notifier=self._notifier(settings),
             max_per_cycle=settings.actions.max_per_cycle,
+            attempts=settings.actions.attempts,
+            retry_after=settings.actions.retry_after,
             paused=settings.actions.paused,
             may_act=self.elector.is_leader,
         )
@@ -417,6 +419,8 @@ class Supervisor:
         executor = self.executor
         executor.rules = rules
         executor.max_per_cycle = settings.actions.max_per_cycle
+        executor.attempts = settings.actions.attempts
+        executor.retry_after = settings.actions.retry_after
         if settings.actions.paused and not self.settings.actions.paused:
             executor.pause()
         elif self.settings.actions.paused and not settings.actions.paused:

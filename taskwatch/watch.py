@@ -11,8 +11,12 @@ tasks keep their last observation, or stay unseen if new, and are refreshed next
 failing the cycle, so at scale one unlucky call cannot stop every cycle (with 800 detail calls and
 30 % faults, a cycle that needs all of them to succeed practically never does). A failed cycle
 changes nothing: the tracker keeps the last good state, the task gauges keep the last
-good values (a failed scan is never reported as zero tasks), and the failure is logged and counted
-loudly by reason. One canonical log line per cycle says what it cost and what it saw.
+good values (a failed scan is never reported as zero tasks), and the failure is counted by reason
+(``taskwatch_scan_errors_total``). A streak of failures is logged once: the first failed cycle
+(or one failing for another reason) at error, repeats at debug with a reminder at error every
+``FAILURE_REMINDER`` seconds, and ``cycle.recovered`` when a cycle works again, so an outage of
+hours is a few clear lines, not thousands. One canonical log line per cycle says what it cost and
+what it saw.
 """
 
 from __future__ import annotations
@@ -33,6 +37,19 @@ log = structlog.get_logger(__name__)
 
 REFRESH_CHUNK = 50
 """Tasks per refresh call of the adapter (DLC looks up 50 ids per API call)."""
+FAILURE_REMINDER = 300.0
+"""Seconds (loop time) between error lines while a source keeps failing for the same reason."""
+
+
+@dataclass(slots=True)
+class _Streak:
+    """Consecutive failed cycles of one source, for logging each streak once."""
+
+    reason: str
+    """The error's class and API code."""
+    since_wall: float
+    cycles: int = 1
+    reminded: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +94,7 @@ class Watcher:
     """Ended tasks the last scan still listed (Live only: they remain until deleted)."""
     _next_sweep: float | None = None
     _baselined: bool = False
+    _streak: _Streak | None = None
 
     def __post_init__(self) -> None:
         self.tracker = Tracker(window=self.adapter.window)
@@ -124,20 +142,47 @@ class Watcher:
             error=type(exc).__name__,
             message=str(exc),
         )
-        log.error(
-            "cycle.failed",
-            source=str(self.source),
-            error=report.error,
-            reason=report.message,
-            calls=report.total_calls,
-            seconds=round(report.seconds, 3),
-            last_success_age=(
+        now = self.clock.monotonic()
+        streak = self._streak
+        fields = {
+            "source": str(self.source),
+            "error": report.error,
+            "reason": report.message,
+            "calls": report.total_calls,
+            "seconds": round(report.seconds, 3),
+            "last_success_age": (
                 None
                 if self.last_success_wall is None
                 else round(self.clock.now().timestamp() - self.last_success_wall, 1)
             ),
-        )
+        }
+        reason = f"{report.error}:{getattr(exc, 'code', '')}"  # another API code is news too
+        if streak is None or streak.reason != reason:
+            self._streak = _Streak(reason, self.clock.now().timestamp(), reminded=now)
+            log.error(
+                "cycle.failed",
+                **fields,
+                note="repeats of this failure are logged at debug until a cycle succeeds",
+            )
+        else:
+            streak.cycles += 1
+            if now - streak.reminded >= FAILURE_REMINDER:
+                streak.reminded = now
+                log.error("cycle.still_failing", failed_cycles=streak.cycles, **fields)
+            else:
+                log.debug("cycle.failed", failed_cycles=streak.cycles, **fields)
         return report
+
+    def _recovered(self) -> None:
+        streak, self._streak = self._streak, None
+        if streak is not None:
+            log.warning(
+                "cycle.recovered",
+                source=str(self.source),
+                error=streak.reason,
+                failed_cycles=streak.cycles,
+                failing_for=round(self.clock.now().timestamp() - streak.since_wall, 1),
+            )
 
     async def _refresh(self, tasks: list[Task], calls: CallCounter) -> tuple[list[Task], set[str]]:
         """Detail for ``tasks``, in chunks of ``REFRESH_CHUNK``: a chunk whose calls fail (after
@@ -219,6 +264,7 @@ class Watcher:
             self.listed_done = {k: t for k, t in scan.finished.items() if k not in tracker.active}
         self.metrics.publish_tasks(self.source, summarise(tracker.active.values()))
         self.last_success_wall = now_wall
+        self._recovered()
         report = CycleReport(
             source=self.source,
             seconds=self.clock.monotonic() - started,

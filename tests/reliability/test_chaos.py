@@ -39,7 +39,6 @@ from taskwatch.emulator.world import Generator, MpsTask, Plan, World
 from taskwatch.metrics import Metrics
 from taskwatch.supervisor import Supervisor
 from tests.e2e.daemon import EMULATOR_LIMITS, LIFTED, FollowClock, settings_for
-from tests.e2e.test_policies import live
 from tests.emulator.harness import Running, running_emulator
 
 THRESHOLD = 3600.0
@@ -130,7 +129,9 @@ def chaos_daemon(emu: Running) -> Supervisor:
         emu,
         products={"mps": {"interval": "5s"}, "dlc": {"enabled": False}, "live": {"enabled": False}},
         policies=[POLICY],
-        actions={"max_per_cycle": 10_000},
+        # A held abort lands 0.3 s after the client's 0.5 s timeout: the next round's fence
+        # must come later than that.
+        actions={"max_per_cycle": 10_000, "retry_after": "1s"},
         api={
             "budget": 1.0,
             "limits": {**LIFTED, "mps.ManageTask": 100_000},
@@ -157,7 +158,10 @@ FAULT_CODE = {"reset": "NetworkError", "garbage": "ProtocolError", "latency": "R
 
 
 async def run_chaos(n_tasks: int, cycles: int, seed: int) -> dict[str, Any]:
-    async with running_emulator(limits=EMULATOR_LIMITS, faults=faults(), seed=seed) as emu:
+    # The emulator's clock stands still within a cycle, so its one-second windows do not roll
+    # there: lift ManageTask too, or aborts past the 20th of a cycle are throttled for real.
+    limits = {**EMULATOR_LIMITS, ("mps", "ManageTask"): 100_000.0}
+    async with running_emulator(limits=limits, faults=faults(), seed=seed) as emu:
         populate(emu.world, n_tasks, THRESHOLD + cycles * STEP, random.Random(seed))
         d = chaos_daemon(emu)
         (source,) = d.sources
@@ -226,11 +230,6 @@ def check(fig: dict[str, Any]) -> None:
     assert fig["reports"] == fig["cycles"]  # every cycle returned: the daemon never stopped
     assert fig["wrong"] == [], "aborted tasks that never matched"
     assert fig["twice"] == {}, "a task was aborted twice"
-    # Three cycles for (nearly) all: a destructive call is sent at most once per cycle and not
-    # retried blindly, so a task whose abort meets a fault in three cycles running (about 0.2^3)
-    # waits a fourth; see test_an_abort_that_fails_three_cycles_running_waits_a_fourth.
-    assert len(fig["late"]) <= max(1, fig["due"] * 3 // 100), fig["late"]
-    assert fig["max_lag"] <= 4, fig["max_lag"]
     assert fig["matched"] > 0
     assert fig["acted"] > 0
     counted, fired = fig["counted"], fig["fired"]
@@ -246,6 +245,8 @@ def check(fig: dict[str, Any]) -> None:
         # is counted as the timeout instead.
         assert n - timeouts - cancelled <= counted[code] <= n, (code, n, counted[code])
         assert counted[code] > 0 or n == 0, code
+    assert fig["acted"] >= fig["due"], "a matched task was never aborted"
+    assert fig["late"] == {}, "a matched task waited more than three cycles"
 
 
 async def test_under_thirty_percent_faults_every_match_is_aborted_once_within_three_cycles() -> (
@@ -257,21 +258,3 @@ async def test_under_thirty_percent_faults_every_match_is_aborted_once_within_th
 @pytest.mark.slow
 async def test_chaos_long_form_a_thousand_tasks_thirty_cycles() -> None:
     check(await run_chaos(n_tasks=1000, cycles=30, seed=11))
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="executor.py (not ours): an abort that fails is retried only on the next cycle, once "
-    "per cycle, so three failures running push it past the three-cycle bound of the issue",
-)
-async def test_an_abort_that_fails_three_cycles_running_waits_a_fourth() -> None:
-    failing = Fault(kind="error", product="mps", action="ManageTask", code="InternalError", count=3)
-    async with running_emulator(limits=EMULATOR_LIMITS, faults=[failing]) as emu:
-        target = live(emu.world, 8)
-        d = chaos_daemon(emu)
-        (source,) = d.sources
-        with d._journal_open():
-            async with d.transport:
-                for _ in range(3):
-                    await d._cycle(source.watcher)
-    assert emu.world.mps[target].status == "FINISH"
