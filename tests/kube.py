@@ -2,10 +2,14 @@
 
 Debian ships no kube-apiserver, but its ``kubernetes`` source package (1.20.5+really1.20.2) holds
 the whole Kubernetes tree with ``vendor/``, so it builds offline with Debian's Go (recipe in
-shared/reference/real-components.md §2). :func:`kube_apiserver` builds it once (about 3 minutes,
-1.3 GB of RAM, 2 GB of scratch space, deleted afterwards) and caches the 110 MB binary at
-``~/.cache/taskwatch/kube-apiserver-1.20.2``; later runs only check that it is there. A file lock
-serialises concurrent builders. Missing build tools are apt-installed when root
+shared/reference/real-components.md §2). One change: the vendored ``modern-go/reflect2`` 1.0.1
+predates Go 1.18's map internals, and a 1.20 server built with Go 1.19 crashes (unexpected EOF,
+then connection refused) the first time it encodes a custom resource; Debian's
+``golang-github-modern-go-reflect2-dev`` 1.0.2 (the upstream fix, same API) replaces it before the
+build. :func:`kube_apiserver` builds it once (3 to 8 minutes, 1.3 GB of RAM, 2 GB of scratch space,
+deleted afterwards) and caches the binary at
+``~/.cache/taskwatch/kube-apiserver-1.20.2+reflect2-1.0.2``; later runs only check that it is
+there. A file lock serialises concurrent builders. Missing build tools are apt-installed when root
 (:func:`tests.components.require_binary`); any failure goes through :func:`missing` (a failure
 under ``CI=true``, a skip elsewhere), with the build log's tail in the reason.
 
@@ -40,9 +44,11 @@ import pytest
 from tests.components import CACHE, free_port, missing, require_binary
 
 KUBE_VERSION = "1.20.2"
-BINARY = CACHE / f"kube-apiserver-{KUBE_VERSION}"
+BUILD_NAME = f"{KUBE_VERSION}+reflect2-1.0.2"
+"""The cache key: a change to the recipe gets a new name, so an older binary is never reused."""
+BINARY = CACHE / f"kube-apiserver-{BUILD_NAME}"
 BUILD_LOCK = CACHE / "kube-apiserver.lock"
-BUILD_LOG = CACHE / f"kube-apiserver-{KUBE_VERSION}.build.log"
+BUILD_LOG = CACHE / f"kube-apiserver-{BUILD_NAME}.build.log"
 BUILD_TIMEOUT = 1200.0
 
 ADMIN_TOKEN = "tw-admin-token-0001"
@@ -56,17 +62,22 @@ set -euo pipefail
 W=$1
 mkdir -p "$W/lists/partial" "$W/cache/archives/partial" "$W/parts"
 if [ -f /etc/apt/sources.list.d/debian.sources ]; then
-  sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources \
+  sed 's/^Types: deb$/Types: deb deb-src/' /etc/apt/sources.list.d/debian.sources \
     > "$W/parts/src.sources"
 else
-  sed -n 's/^deb /deb-src /p' /etc/apt/sources.list > "$W/parts/src.list"
+  sed -n 's/^deb \(.*\)/deb \1\ndeb-src \1/p' /etc/apt/sources.list > "$W/parts/src.list"
 fi
 APT=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$W/parts"
      -o "Dir::State::Lists=$W/lists" -o "Dir::Cache=$W/cache")
 apt-get "${APT[@]}" -q update
 (cd "$W" && apt-get "${APT[@]}" -q source --download-only kubernetes)
+(cd "$W" && apt-get "${APT[@]}" -q download golang-github-modern-go-reflect2-dev)
 tar xzf "$W"/kubernetes_*.orig.tar.gz -C "$W"
+dpkg-deb -x "$W"/golang-github-modern-go-reflect2-dev_*.deb "$W/reflect2"
 cd "$W"/kubernetes-1.20.2
+rm -rf vendor/github.com/modern-go/reflect2
+cp -r "$W/reflect2/usr/share/gocode/src/github.com/modern-go/reflect2" vendor/github.com/modern-go/
+rm -f vendor/github.com/modern-go/reflect2/*_test.go
 mkdir -p .go/src/k8s.io && ln -sfn ../../.. .go/src/k8s.io/kubernetes
 env GOPATH="$PWD/.go" CGO_ENABLED=0 GOPROXY=off GOFLAGS= GOCACHE="$W/gocache" HOME="$W" \
   make WHAT=cmd/kube-apiserver
@@ -86,7 +97,12 @@ def kube_apiserver() -> Path:
     """The cached kube-apiserver binary, built first if need be (see the module docstring)."""
     if os.access(BINARY, os.X_OK):
         return BINARY
-    for name, package in (("go", "golang-go"), ("rsync", "rsync"), ("make", "make")):
+    for name, package in (
+        ("go", "golang-go"),
+        ("rsync", "rsync"),
+        ("make", "make"),
+        ("dpkg-deb", "dpkg"),
+    ):
         require_binary(name, package)
     if shutil.which("apt-get") is None:
         missing("building kube-apiserver needs apt-get (Debian's kubernetes source package)")
