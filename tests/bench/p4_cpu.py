@@ -42,8 +42,11 @@ async def _cpu(batch: Callable[[int], Awaitable[None]], n: int) -> tuple[float, 
     before, cpu = os.times(), time.process_time()
     await batch(n)
     cpu, after = time.process_time() - cpu, os.times()
-    system = (after.system - before.system) / n  # os.times ticks are coarse: the split only
-    return cpu / n - system, system
+    # os.times ticks are coarse (10 ms): the split only, clamped so that a short batch whose
+    # system ticks round up past its whole CPU time never shows a negative user share.
+    total = cpu / n
+    system = min(total, (after.system - before.system) / n)
+    return total - system, system
 
 
 async def measure(n: int, rounds: int = 3) -> dict[str, float]:
