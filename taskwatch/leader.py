@@ -132,7 +132,9 @@ class _Leadership:
             return
         self._leading = leading
         self.transitions += 1
-        log.warning("leader.acquired" if leading else "leader.lost", identity=self.identity, **why)
+        # Letting go on a graceful stop is routine; any other change is worth a warning.
+        emit = log.info if why.get("reason") in ("released", "stopped") else log.warning
+        emit("leader.acquired" if leading else "leader.lost", identity=self.identity, **why)
         if self.on_change is not None:
             self.on_change(leading)
         self._changed.set()

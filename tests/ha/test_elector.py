@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import anyio
 import pytest
+from structlog.testing import capture_logs
 
 from taskwatch.leader import KubernetesElector, StandaloneElector, Timings
 from tests.ha.leases import Breakable, admin_store
@@ -48,9 +49,12 @@ async def test_a_standalone_elector_leads_until_released() -> None:
     await one.run()
     assert one.is_leader()
     await one.wait_until(True)
-    await one.release()
+    with capture_logs() as logs:
+        await one.release()
     assert not one.is_leader()
     assert changes == [False]
+    # A graceful stop is routine: not a warning on every restart of a single-replica service.
+    assert [(e["event"], e["log_level"]) for e in logs] == [("leader.lost", "info")]
 
 
 async def test_the_first_candidate_creates_the_lease_and_leads(kube_cluster: KubeCluster) -> None:
