@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
+from tests.processes import child_env, spawn
 from tests.tencent.fakeserver import Fail, FakeTencent, Ok
 
 SECRET_ID = "AKIDcliTEST0000000000000000000000001"
@@ -23,20 +21,16 @@ class Run:
 
 
 async def taskwatch(*args: str, env: dict[str, str] | None = None) -> Run:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("TENCENTCLOUD_")}
-    base.update(
+    given = (
         {"TENCENTCLOUD_SECRET_ID": SECRET_ID, "TENCENTCLOUD_SECRET_KEY": SECRET_KEY}
         if env is None
         else env
     )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "taskwatch",
+    proc = await spawn(
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env={**base, "PYTHONPATH": str(Path(__file__).parent.parent)},
+        env=child_env(**given),
     )
     out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     assert proc.returncode is not None

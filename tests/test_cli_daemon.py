@@ -4,31 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.daemon import EMULATOR_LIMITS
 from tests.emulator.harness import SECRET_ID, SECRET_KEY, running_emulator
+from tests.processes import spawn
 
 ROOT = Path(__file__).parent.parent
 
 
 async def taskwatch(*args: str) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TENCENTCLOUD_")}
-    env["PYTHONPATH"] = str(ROOT)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "taskwatch",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-        cwd=ROOT,
+    proc = await spawn(
+        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=ROOT
     )
     out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     assert proc.returncode is not None
@@ -122,12 +112,7 @@ async def test_run_serves_until_sigterm_and_stops_promptly(tmp_path: Path) -> No
     async with running_emulator(limits=EMULATOR_LIMITS) as emu:
         path = tmp_path / "tw.yaml"
         path.write_text(GOOD % (SECRET_ID, SECRET_KEY, emu.url))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TENCENTCLOUD_")}
-        env["PYTHONPATH"] = str(ROOT)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "taskwatch",
+        proc = await spawn(
             "--log-level",
             "info",
             "run",
@@ -135,7 +120,6 @@ async def test_run_serves_until_sigterm_and_stops_promptly(tmp_path: Path) -> No
             str(path),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env=env,
         )
         assert proc.stderr is not None
         seen = b""

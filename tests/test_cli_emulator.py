@@ -4,40 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import signal
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
+from tests.processes import child_env, spawn
+
 ROOT = Path(__file__).parent.parent
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TENCENTCLOUD_")}
-    env["PYTHONPATH"] = str(ROOT)
-    env.update(extra)
-    return env
 
 
 @asynccontextmanager
 async def emulator_process(*args: str) -> AsyncIterator[tuple[str, dict[str, str]]]:
     """Start ``taskwatch emulator --port 0``; yields its URL and the credentials it printed."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "taskwatch",
+    proc = await spawn(
         "emulator",
         "--port",
         "0",
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=_env(),
         cwd=ROOT,
     )
     assert proc.stdout is not None
@@ -70,15 +59,12 @@ async def emulator_process(*args: str) -> AsyncIterator[tuple[str, dict[str, str
 
 
 async def taskwatch_api(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "taskwatch",
+    proc = await spawn(
         "api",
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=_env(**env),
+        env=child_env(**env),
     )
     out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     assert proc.returncode is not None
@@ -163,16 +149,12 @@ async def test_wrong_credentials_get_secret_id_not_found_from_the_emulator() -> 
 
 
 async def test_a_bad_scenario_file_exits_2_naming_the_file() -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "taskwatch",
+    proc = await spawn(
         "emulator",
         "--scenario",
         "/nonexistent/x.yaml",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=_env(),
     )
     _out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
     assert proc.returncode == 2

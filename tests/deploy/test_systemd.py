@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import shlex
 import signal
@@ -33,6 +32,7 @@ from taskwatch.settings import load_settings
 from tests.components import require_binary
 from tests.e2e.daemon import EMULATOR_LIMITS
 from tests.emulator.harness import SECRET_ID, SECRET_KEY, running_emulator
+from tests.processes import child_env, spawn
 
 ROOT = Path(__file__).parent.parent.parent
 SYSTEMD = ROOT / "deploy" / "systemd"
@@ -276,12 +276,9 @@ async def daemon_under_notify(tmp_path: Path) -> AsyncIterator[Daemon]:
     sock.setblocking(False)
     listener = NotifyListener(sock)
     async with running_emulator(limits=EMULATOR_LIMITS) as emu:
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("TENCENTCLOUD_", "TASKWATCH_"))
-        }
+        env = child_env(drop=("TASKWATCH_",))
         env.pop("WATCHDOG_PID", None)
         env.update(
-            PYTHONPATH=str(ROOT),
             PYTHONFAULTHANDLER="1",
             NOTIFY_SOCKET=str(tmp_path / "notify"),
             WATCHDOG_USEC=str(WATCHDOG_USEC),
@@ -293,10 +290,7 @@ async def daemon_under_notify(tmp_path: Path) -> AsyncIterator[Daemon]:
         )
         log_path = tmp_path / "daemon.log"
         with log_path.open("wb") as log:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "taskwatch",
+            process = await spawn(
                 "run",
                 "--config",
                 str(CONFIG),

@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import os
 import signal
 import sqlite3
-import sys
 from pathlib import Path
 
 from taskwatch.emulator.faults import Fault
@@ -16,6 +14,7 @@ from tests.e2e.daemon import EMULATOR_LIMITS
 from tests.e2e.test_policies import live
 from tests.e2e.waiting import eventually
 from tests.emulator.harness import SECRET_ID, SECRET_KEY, Running, running_emulator
+from tests.processes import spawn
 
 ROOT = Path(__file__).parent.parent.parent
 
@@ -44,18 +43,12 @@ policies:
 
 
 async def start(config: Path) -> asyncio.subprocess.Process:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TENCENTCLOUD_")}
-    env["PYTHONPATH"] = str(ROOT)
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "taskwatch",
+    return await spawn(
         "run",
         "--config",
         str(config),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
-        env=env,
     )
 
 

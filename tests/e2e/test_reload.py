@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -16,6 +14,7 @@ from tests.e2e.daemon import EMULATOR_LIMITS
 from tests.e2e.test_policies import live
 from tests.e2e.waiting import eventually
 from tests.emulator.harness import SECRET_ID, SECRET_KEY, Running, running_emulator
+from tests.processes import spawn
 
 ROOT = Path(__file__).parent.parent.parent
 
@@ -116,12 +115,7 @@ async def test_sighup_reloads_a_running_daemon(tmp_path: Path) -> None:
         target = live(emu.world, 8)
         config = tmp_path / "taskwatch.yaml"
         write(config, emu)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TENCENTCLOUD_")}
-        env["PYTHONPATH"] = str(ROOT)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "taskwatch",
+        proc = await spawn(
             "--log-level",
             "info",
             "run",
@@ -129,7 +123,6 @@ async def test_sighup_reloads_a_running_daemon(tmp_path: Path) -> None:
             str(config),
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
-            env=env,
         )
         assert proc.stderr is not None
         seen = b""

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import signal
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,6 +25,7 @@ from taskwatch.leader import KubernetesLeaseStore
 from tests.components import free_port
 from tests.emulator.harness import SECRET_ID, SECRET_KEY, Running
 from tests.kube import SA_NAMESPACE, KubeCluster
+from tests.processes import child_env, spawn
 
 ROOT = Path(__file__).parent.parent.parent
 LEASE = "taskwatch-leader"
@@ -156,21 +155,16 @@ class Fleet:
                 "per_cycle": self.per_cycle,
             }
         )
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TENCENTCLOUD_", "POD_"))}
-        env["PYTHONPATH"] = str(ROOT)
         log = self.workdir / f"{identity}.log"
         with log.open("wb") as out:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "taskwatch",
+            process = await spawn(
                 "run",
                 "--config",
                 str(config),
                 stdout=out,
                 stderr=out,
                 stdin=asyncio.subprocess.DEVNULL,
-                env=env,
+                env=child_env(drop=("POD_",)),
             )
         replica = Replica(identity, process, port, log)
         self.replicas.append(replica)
