@@ -15,8 +15,9 @@ from __future__ import annotations
 import collections
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
+from taskwatch.clock import Clock
 from taskwatch.errors import TaskwatchError
 from taskwatch.models import SourceKey, Task
 
@@ -89,3 +90,64 @@ class Adapter(Protocol):
     async def act(self, task_id: str, *, operator: str, calls: CallCounter) -> dict[str, Any]:
         """Send the product's destructive call (abort, cancel, delete) exactly once."""
         ...
+
+
+GLOBAL = "global"
+"""The region label of a source whose task ids are global per account (MPS)."""
+
+
+class AdapterBase:
+    """What every adapter shares: its bounds, its source key and the counted call.
+
+    A product names itself in the class statement, e.g.
+    ``class DlcAdapter(AdapterBase, product="dlc", window=WINDOW, max_page_size=100)``; a product
+    whose task ids are global (MPS) passes ``regional=False`` and is keyed to the region
+    ``global`` unless it is given one.
+    """
+
+    product: ClassVar[str]
+    max_page_size: ClassVar[int]
+    regional: ClassVar[bool]
+    _window: ClassVar[float]
+
+    def __init_subclass__(
+        cls, *, product: str, window: float, max_page_size: int, regional: bool = True
+    ) -> None:
+        super().__init_subclass__()
+        cls.product, cls._window, cls.max_page_size = product, window, max_page_size
+        cls.regional = regional
+
+    def __init__(
+        self,
+        *,
+        client: Caller,
+        account: str,
+        region: str | None = None,
+        clock: Clock,
+        page_size: int | None = None,
+        detail_concurrency: int = 8,
+        max_pages: int = 10_000,
+    ) -> None:
+        product = self.product
+        if self.regional and not region:
+            raise ValueError(f"{product} needs a region")
+        page_size = self.max_page_size if page_size is None else page_size
+        if not 1 <= page_size <= self.max_page_size:
+            raise ValueError(f"{product} page_size must be between 1 and {self.max_page_size}")
+        if detail_concurrency < 1 or max_pages < 1:
+            raise ValueError("detail_concurrency and max_pages must be at least 1")
+        self.client = client
+        self.clock = clock
+        self.region = region or None
+        self.page_size = page_size
+        self.detail_concurrency = detail_concurrency
+        self.max_pages = max_pages
+        self.source = SourceKey(account, product, region or GLOBAL)
+        self.window = self._window
+
+    async def call(
+        self, action: str, params: Mapping[str, Any], calls: CallCounter
+    ) -> dict[str, Any]:
+        """One API call, counted against the cycle (counted even when it fails)."""
+        calls.add(action)
+        return await self.client.call(self.product, action, params, region=self.region)

@@ -37,9 +37,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from taskwatch.clock import Clock
 from taskwatch.models import Phase, Result, SourceKey, Task
-from taskwatch.products.base import CallCounter, Caller, ScanResult
+from taskwatch.products.base import AdapterBase, CallCounter, ScanResult
 from taskwatch.products.fanout import bounded_map
 from taskwatch.products.paging import PageGuard
 from taskwatch.products.shape import count, mapping, record_id, records
@@ -103,41 +102,8 @@ def still_reported(task: Task, now: float) -> bool:
 # --- the adapter ----------------------------------------------------------------------------
 
 
-class LiveAdapter:
+class LiveAdapter(AdapterBase, product=PRODUCT, window=WINDOW, max_page_size=MAX_PAGE_SIZE):
     """Live pull-stream tasks of one account in one region."""
-
-    def __init__(
-        self,
-        *,
-        client: Caller,
-        account: str,
-        region: str,
-        clock: Clock,
-        page_size: int = MAX_PAGE_SIZE,
-        detail_concurrency: int = 8,
-        max_pages: int = 10_000,
-    ) -> None:
-        if not region:
-            raise ValueError("live needs a region")
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise ValueError(f"live page_size must be between 1 and {MAX_PAGE_SIZE}")
-        if detail_concurrency < 1 or max_pages < 1:
-            raise ValueError("detail_concurrency and max_pages must be at least 1")
-        self.client = client
-        self.clock = clock
-        self.region = region
-        self.page_size = page_size
-        self.detail_concurrency = detail_concurrency
-        self.max_pages = max_pages
-        self.source = SourceKey(account, PRODUCT, region)
-        self.window = WINDOW
-
-    async def call(
-        self, action: str, params: Mapping[str, Any], calls: CallCounter
-    ) -> dict[str, Any]:
-        """One API call, counted against the cycle (counted even when it fails)."""
-        calls.add(action)
-        return await self.client.call(PRODUCT, action, params, region=self.region)
 
     def _site(self, action: str) -> CallSite:
         return CallSite(PRODUCT, action, self.region, self.source.account)

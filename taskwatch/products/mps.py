@@ -34,9 +34,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from taskwatch.clock import Clock
 from taskwatch.models import Phase, Result, SourceKey, Task
-from taskwatch.products.base import CallCounter, Caller, ScanResult
+from taskwatch.products.base import AdapterBase, CallCounter, ScanResult
 from taskwatch.products.fanout import bounded_map
 from taskwatch.products.paging import PageGuard
 from taskwatch.products.shape import record_id, records
@@ -45,8 +44,6 @@ from taskwatch.products.timefmt import MPS_UNSET, parse_iso
 from taskwatch.tencent.errors import CallSite, TaskNotFoundError
 
 PRODUCT = "mps"
-GLOBAL = "global"
-"""The region label of MPS sources: its task ids are global per account."""
 WINDOW = 7 * 86400.0
 """DescribeTasks lists tasks created in the last 7 days (168 h)."""
 MAX_PAGE_SIZE = 100
@@ -205,39 +202,10 @@ def _nonzero(code: object) -> bool:
 # --- the adapter ----------------------------------------------------------------------------
 
 
-class MpsAdapter:
+class MpsAdapter(
+    AdapterBase, product=PRODUCT, window=WINDOW, max_page_size=MAX_PAGE_SIZE, regional=False
+):
     """MPS tasks of one account (all regions: MPS task ids are global)."""
-
-    def __init__(
-        self,
-        *,
-        client: Caller,
-        account: str,
-        region: str | None = None,
-        clock: Clock,
-        page_size: int = MAX_PAGE_SIZE,
-        detail_concurrency: int = 8,
-        max_pages: int = 10_000,
-    ) -> None:
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise ValueError(f"mps page_size must be between 1 and {MAX_PAGE_SIZE}")
-        if detail_concurrency < 1 or max_pages < 1:
-            raise ValueError("detail_concurrency and max_pages must be at least 1")
-        self.client = client
-        self.clock = clock
-        self.region = region or None
-        self.page_size = page_size
-        self.detail_concurrency = detail_concurrency
-        self.max_pages = max_pages
-        self.source = SourceKey(account, PRODUCT, region or GLOBAL)
-        self.window = WINDOW
-
-    async def call(
-        self, action: str, params: Mapping[str, Any], calls: CallCounter
-    ) -> dict[str, Any]:
-        """One API call, counted against the cycle (counted even when it fails)."""
-        calls.add(action)
-        return await self.client.call(PRODUCT, action, params, region=self.region)
 
     async def scan(self, *, sweep: bool, calls: CallCounter) -> ScanResult:
         active: dict[str, Task] = {}
