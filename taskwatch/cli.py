@@ -12,7 +12,9 @@ import asyncio
 import json
 import signal
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from taskwatch import __version__, logs
@@ -232,11 +234,31 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 async def _once(args: argparse.Namespace) -> int:
+    """One cycle of every source. Beside a process that holds the journal (a running daemon),
+    ``once`` must not act (both would act on the same tasks), so it scans only: no policy, a
+    throwaway journal, and a warning saying so. The exit code is the scans' as usual: the
+    holder does the acting."""
+    from taskwatch.journalfiles import JournalBusyError
     from taskwatch.supervisor import Supervisor
 
     settings = _load(args.config)
     _configure_logs(settings, args.log_level)
-    reports = await Supervisor(settings, config_source=args.config).run_once()
+    try:
+        reports = await Supervisor(settings, config_source=args.config).run_once()
+    except JournalBusyError as exc:
+        print(
+            f"warning: {logs.scrub(str(exc))}. This run scans only and applies no policy;"
+            " the process that holds the journal acts.",
+            file=sys.stderr,
+        )
+        with tempfile.TemporaryDirectory(prefix="taskwatch-once-") as scratch:
+            scan_only = settings.model_copy(
+                update={
+                    "policies": (),
+                    "state": settings.state.model_copy(update={"path": Path(scratch) / "state.db"}),
+                }
+            )
+            reports = await Supervisor(scan_only, config_source=args.config).run_once()
     print(summary_table(reports))
     return EXIT_OK if all(r.ok for r in reports) else EXIT_FAILED
 

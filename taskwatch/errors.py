@@ -8,6 +8,7 @@ json) are translated at the boundary that meets them and never leak upwards::
     ├── ConfigError             bad configuration: names the file, the key and the reason
     ├── CredentialError         credentials missing or unreadable (never quotes a secret)
     ├── StoreError              the journal cannot be opened, read or written (names the file)
+    ├── CycleTimeout            a scan cycle outlived its loop's timeout and was cancelled
     └── TencentError            one Tencent Cloud API call failed  (taskwatch.tencent.errors)
         ├── TransportError      no valid API answer came back
         │   ├── NetworkError        connection refused/reset, DNS, TLS
@@ -15,6 +16,7 @@ json) are translated at the boundary that meets them and never leak upwards::
         │   │   └── RequestTimeout      no answer in time: outcome unknown
         │   ├── HttpStatusError     a non-200 status (a proxy or gateway answered)
         │   └── ProtocolError       200 but not JSON, or not the API 3.0 envelope
+        │       └── ResponseTooLarge    a body past api.max_body_bytes, refused unread
         └── ApiError            the API answered Response.Error (code, message, request id)
             ├── ThrottledError      RequestLimitExceeded*
             ├── AuthError           AuthFailure.*, UnauthorizedOperation
@@ -23,7 +25,8 @@ json) are translated at the boundary that meets them and never leak upwards::
             ├── TaskNotActiveError  the task already ended (abort/cancel has nothing to do)
             └── ServerError         InternalError*, ServiceUnavailable, ResourceUnavailable
 
-Messages never contain a SecretKey or session token; response bodies are cut to 256 characters.
+Messages never contain a SecretKey or session token; text from the API is scrubbed where the
+error is built, messages are cut to 1,000 characters and response bodies to 256.
 """
 
 from __future__ import annotations
@@ -57,3 +60,12 @@ class StoreError(TaskwatchError):
     def __init__(self, message: str, *, path: str) -> None:
         self.path = path
         super().__init__(message)
+
+
+class CycleTimeout(TaskwatchError):
+    """A scan cycle was still running at its loop's timeout and was cancelled: a failed cycle
+    like any other (counted with reason ``CycleTimeout``). ``timeout`` is in seconds."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        super().__init__(f"the cycle was still running after {timeout:g}s and was cancelled")

@@ -28,6 +28,10 @@ Tasks are taken oldest first, so a cap leaves the longest-running offenders acte
 count tasks, not attempts: a task's later rounds do not use up its rule's cap again (the kill
 switch still stops them).
 
+The journal is used through :class:`~taskwatch.journalguard.JournalGuard` (a failed read or intent
+sends nothing, a failed outcome is still told and written later), and people are told through
+:class:`~taskwatch.streaks.FailureStreaks` (a failing action once when it starts and when it ends).
+
 Not guaranteed: exactly-once at the API. Leases and fencing make a second action very unlikely, but
 the API has no idempotency key; what is guaranteed is that taskwatch never sends a second action
 while its journal or a fresh observation says the first one may have worked.
@@ -44,14 +48,16 @@ import anyio
 import structlog
 
 from taskwatch.clock import Clock
-from taskwatch.errors import TaskwatchError
+from taskwatch.errors import StoreError, TaskwatchError
+from taskwatch.journalguard import JournalGuard
 from taskwatch.metrics import Metrics
-from taskwatch.models import ACTIONABLE_WHEN_DONE, AuditRecord, Outcome, Phase, Task
+from taskwatch.models import ACTIONABLE_WHEN_DONE, Outcome, Phase, SourceKey, Task
 from taskwatch.notify import Notifier
 from taskwatch.policy.engine import matches
 from taskwatch.policy.rules import Rule
 from taskwatch.products.base import Adapter, CallCounter
 from taskwatch.store import Journal
+from taskwatch.streaks import FailureStreaks, notify, record_of, where_of
 from taskwatch.tencent.errors import (
     ApiError,
     ServerError,
@@ -109,6 +115,12 @@ class Executor:
     _first_match: dict[tuple[str, str, str], float] = field(default_factory=dict)
     _would: set[tuple[str, str, str]] = field(default_factory=set)
     """Dry-run decisions already recorded in this match streak (recorded once, like actions)."""
+    streaks: FailureStreaks = field(default_factory=FailureStreaks)
+    guard: JournalGuard = field(init=False)
+    """The journal as the executor uses it; its :meth:`~JournalGuard.view` feeds ``/readyz``."""
+
+    def __post_init__(self) -> None:
+        self.guard = JournalGuard(self.journal, self.metrics, self.clock)
 
     def pause(self) -> None:
         """The kill switch: no action (and no dry-run record) until :meth:`resume`."""
@@ -123,22 +135,8 @@ class Executor:
 
     def reconcile(self) -> int:
         """At start: intents a crash left without outcome become ``unknown``; the next cycle
-        re-describes their tasks before anything is sent again."""
-        stale = self.journal.unresolved()
-        for record in stale:
-            self.journal.outcome(
-                record.id,
-                result=Outcome.UNKNOWN,
-                message="taskwatch stopped before the outcome was recorded",
-            )
-            log.warning(
-                "journal.reconciled",
-                intent=record.id,
-                policy=record.policy,
-                task=record.task_id,
-                action=record.action,
-            )
-        return len(stale)
+        re-describes their tasks before anything is sent again. How many."""
+        return self.guard.reconcile()
 
     async def run(self, adapter: Adapter, tasks: Iterable[Task]) -> list[ActionReport]:
         """Evaluate and act on one source's active tasks (after a successful scan)."""
@@ -148,23 +146,35 @@ class Executor:
             return []
         active = list(tasks)
         now = self.clock.now().timestamp()
+        self.guard.flush()  # outcomes the journal refused earlier
         await self._settle_in_doubt(adapter, {t.id for t in active}, now)
         pending = self._eligible(rules, active, str(source), now)
         reports: list[ActionReport] = []
         per_rule: Counter[str] = Counter()
         calls = CallCounter()
+        refused: StoreError | None = None  # the journal failed: nothing more is tried this cycle
         for round_ in range(1, self.attempts + 1):
             again: list[tuple[Rule, Task]] = []
             in_doubt = False
             for rule, task in pending:
-                report = await self._one(
-                    adapter, rule, task, active, per_rule, sum(per_rule.values()), now, calls,
-                    first=round_ == 1,
-                )  # fmt: skip
+                try:
+                    report = await self._one(
+                        adapter, rule, task, active, per_rule, sum(per_rule.values()), now,
+                        calls, first=round_ == 1, refused=refused,
+                    )  # fmt: skip
+                except StoreError as exc:
+                    refused = exc
+                    report = self._refused(source, rule, task, exc, now)
                 if report is None:
                     continue
                 reports.append(report)
-                self.metrics.policy_action(rule.name, rule.action, report.result.value)
+                self.metrics.policy_action(
+                    rule.name,
+                    rule.action,
+                    report.result.value,
+                    account=source.account,
+                    product=source.product,
+                )
                 counted = (Outcome.DONE, Outcome.WOULD, Outcome.UNKNOWN, Outcome.FAILED)
                 if round_ == 1 and report.result in counted:
                     per_rule[rule.name] += 1
@@ -184,9 +194,13 @@ class Executor:
         that ended (most likely by that very call) is recorded ``already_done``. Listed tasks are
         settled by the normal path, which re-describes before deciding again."""
         src = adapter.source
+        try:
+            recent = self.guard.read(self.journal.recent, now - IN_DOUBT_HORIZON)
+        except StoreError:
+            return  # counted and said; settled at a later cycle
         doubtful = [
             r
-            for r in self.journal.recent(now - IN_DOUBT_HORIZON)
+            for r in recent
             if r.result == Outcome.UNKNOWN.value
             and (r.account, r.product, r.region) == (src.account, src.product, src.region)
             and r.task_id not in listed
@@ -199,8 +213,9 @@ class Executor:
             if fresh is None or (
                 fresh.phase is Phase.DONE and src.product not in ACTIONABLE_WHEN_DONE
             ):
-                self.journal.outcome(
+                self.guard.outcome(
                     record.id,
+                    (record.account, record.product, record.task_id, record.action),
                     result=Outcome.ALREADY_DONE,
                     message="re-described after an unknown outcome: task ended",
                 )
@@ -224,9 +239,11 @@ class Executor:
                     self.metrics.policy_matched(rule.name)
                 if now - first >= rule.grace:
                     out.append((rule, task))
-        for key in [k for k in self._first_match if k[1] == source and k not in seen]:
+        gone = [k for k in self._first_match if k[1] == source and k not in seen]
+        for key in gone:
             del self._first_match[key]  # stopped matching: its grace starts over
             self._would.discard(key)
+        self.streaks.forget(self.notifier, gone, now, {t.id for t in active})
         out.sort(key=lambda rt: (rt[1].started or rt[1].created or now, rt[1].id))
         return out
 
@@ -244,19 +261,24 @@ class Executor:
         calls: CallCounter,
         *,
         first: bool = True,
+        refused: StoreError | None = None,
     ) -> ActionReport | None:
+        """One task's decision. A journal read or intent that fails raises :class:`StoreError`
+        (counted by the guard) before anything is sent; ``refused`` is an earlier one."""
         src = adapter.source
-        last = (
-            self.journal.last_action(src.account, src.product, task.id, rule.action)
-            if rule.enforce
-            else None
-        )
+        if refused is not None:
+            return self._refused(src, rule, task, refused, now)
+        action_key = (src.account, src.product, task.id, rule.action)
+        if rule.enforce and self.guard.settled(action_key):
+            return None  # done, though the journal has not taken the outcome yet
+        last = self.guard.read(self.journal.last_action, *action_key) if rule.enforce else None
         if last is not None and last.result in SETTLED:
             return None  # already handled; the listing has not caught up yet
         # A call that may have worked (a crash, a timeout): the fence decides whether it did. A
         # failed call is history, not doubt; its record keeps its code.
         prior = last if last is not None and last.result in IN_DOUBT else None
-        if not rule.enforce and (rule.name, str(src), task.id) in self._would:
+        streak = (rule.name, str(src), task.id)
+        if not rule.enforce and streak in self._would:
             return None  # dry-run: recorded once per match streak, as an action is sent once
         # A later round's task already passed the caps in the first round; only the kill switch
         # stops it now.
@@ -268,18 +290,11 @@ class Executor:
             log.info("action.capped", policy=rule.name, task=task.id, cap=cap)
             return ActionReport(rule.name, task.id, rule.action, Outcome.SKIPPED_CAP, cap)
         params = adapter.action_params(task.id, operator=rule.operator)
-        where = {
-            "policy": rule.name,
-            "product": src.product,
-            "account": src.account,
-            "region": src.region,
-            "task_id": task.id,
-            "action": rule.action,
-        }
+        where = where_of(src, rule, task)
         if not rule.enforce:
-            self._would.add((rule.name, str(src), task.id))
-            rid = self.journal.would(**where, params=params)
-            self._notify(rid, where, "dry-run", Outcome.WOULD, now)
+            rid = self.guard.write("record", self.journal.would, **where, params=params)
+            self._would.add(streak)
+            notify(self.notifier, record_of(rid, where, "dry-run", Outcome.WOULD, now))
             log.info("action.would", **where)
             return ActionReport(rule.name, task.id, rule.action, Outcome.WOULD)
         if not self.may_act():
@@ -290,57 +305,71 @@ class Executor:
         except TaskwatchError as exc:
             log.warning("action.fence_failed", error=type(exc).__name__, reason=str(exc), **where)
             return None  # decided again next cycle
-        if fresh is None or (fresh.phase is Phase.DONE and src.product not in ACTIONABLE_WHEN_DONE):
-            if prior is not None:
-                self.journal.outcome(
+        ended = fresh is None or (
+            fresh.phase is Phase.DONE and src.product not in ACTIONABLE_WHEN_DONE
+        )
+        if fresh is None or ended or not matches(rule, fresh, now=self.clock.now().timestamp()):
+            result, why = (
+                (Outcome.ALREADY_DONE, "task ended")
+                if ended
+                else (Outcome.FENCED, "no longer matches")
+            )
+            if ended and prior is not None:
+                self.guard.outcome(
                     prior.id,
-                    result=Outcome.ALREADY_DONE,
-                    message="re-described after an unknown outcome: task ended",
+                    action_key,
+                    result=result,
+                    message=f"re-described after an unknown outcome: {why}",
                 )
             else:
-                self.journal.record(
+                self.guard.record(
+                    self.journal.record,
                     **where,
                     params=params,
-                    result=Outcome.ALREADY_DONE,
+                    result=result,
                     mode="enforce",
-                    message="re-described before acting: task ended",
+                    message=f"re-described before acting: {why}",
                 )
-            log.info("action.already_done", **where)
-            return ActionReport(rule.name, task.id, rule.action, Outcome.ALREADY_DONE, "ended")
-        if not matches(rule, fresh, now=self.clock.now().timestamp()):
-            self.journal.record(
-                **where,
-                params=params,
-                result=Outcome.FENCED,
-                mode="enforce",
-                message="re-described before acting: no longer matches",
-            )
-            log.info("action.fenced", **where)
-            return ActionReport(
-                rule.name, task.id, rule.action, Outcome.FENCED, "no longer matches"
-            )
+            log.info(f"action.{result.value}", **where)
+            decided = record_of(0, where, "enforce", result, now, message=why)
+            self.streaks.settled(self.notifier, streak, decided)
+            return ActionReport(rule.name, task.id, rule.action, result, why)
         if not self.may_act():  # leadership may have been lost during the fence
             log.warning("action.not_leader", **where)
             return None
         # Shielded: a stop or a reload must not cancel between the intent and its outcome. The
         # transport's timeouts bound how long this can take.
         with anyio.CancelScope(shield=True):
-            intent = self.journal.intent(**where, params=params)
+            intent = self.guard.write("intent", self.journal.intent, **where, params=params)
             result, code, request_id, message, again = await self._call(adapter, rule, task)
-            self.journal.outcome(
-                intent, result=result, code=code, request_id=request_id, message=message
-            )
+            self.guard.outcome(
+                intent, action_key, result=result, code=code, request_id=request_id,
+                message=message,
+            )  # fmt: skip
         if prior is not None:
-            self.journal.outcome(
+            self.guard.outcome(
                 prior.id,
+                action_key,
                 result=Outcome.FAILED,
                 message=f"superseded by intent {intent}: task was still running",
             )
-        log.warning("action", result=result.value, code=code, request_id=request_id, **where)
-        self._notify(
+        told = record_of(
             intent, where, "enforce", result, now, code=code, request_id=request_id, message=message
         )
+        self.streaks.outcome(self.notifier, streak, told)
         return ActionReport(rule.name, task.id, rule.action, result, code or "", again)
+
+    def _refused(
+        self, src: SourceKey, rule: Rule, task: Task, exc: StoreError, now: float
+    ) -> ActionReport:
+        """The journal failed before any call: nothing was sent. Told like a failed call."""
+        mode = "enforce" if rule.enforce else "dry-run"
+        code = type(exc).__name__
+        told = record_of(
+            0, where_of(src, rule, task), mode, Outcome.FAILED, now, code=code, message=str(exc)
+        )
+        self.streaks.outcome(self.notifier, (rule.name, str(src), task.id), told)
+        return ActionReport(rule.name, task.id, rule.action, Outcome.FAILED, code)
 
     async def _call(
         self, adapter: Adapter, rule: Rule, task: Task
@@ -384,39 +413,9 @@ class Executor:
             if done >= allowed:
                 return f"percent {caps.percent:g}% of {len(active)} active = {allowed}"
         if caps.per_hour is not None:
-            used = self.journal.count_since(rule.name, now - HOUR, include_dry_run=not rule.enforce)
+            used = self.guard.read(
+                self.journal.count_since, rule.name, now - HOUR, include_dry_run=not rule.enforce
+            )
             if used >= caps.per_hour:
                 return f"per_hour {caps.per_hour}"
         return None
-
-    def _notify(
-        self,
-        record_id: int,
-        where: dict[str, str],
-        mode: str,
-        result: Outcome,
-        now: float,
-        *,
-        code: str | None = None,
-        request_id: str | None = None,
-        message: str | None = None,
-    ) -> None:
-        if self.notifier is None:
-            return
-        self.notifier.notify(
-            AuditRecord(
-                id=record_id,
-                time=now,
-                mode=mode,
-                result=result.value,
-                code=code,
-                request_id=request_id,
-                message=message,
-                policy=where["policy"],
-                product=where["product"],
-                account=where["account"],
-                region=where["region"],
-                task_id=where["task_id"],
-                action=where["action"],
-            )
-        )

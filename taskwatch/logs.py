@@ -1,18 +1,29 @@
-"""structlog configuration: key=value events, JSON when not on a terminal, secrets scrubbed.
+"""structlog configuration: key=value events, JSON when not on a terminal, secrets scrubbed, and
+the one scrubbing function every other sink uses.
 
-Two layers keep secrets out of logs. Keys that name a secret (``secret_key``, ``token``,
-``authorization``, ``password``…) have their values replaced outright. And every secret value
-taskwatch loads is registered with :func:`register_secret`, after which it is replaced wherever it
-appears inside any logged string, including exception text. The second layer is what catches a
-secret echoed back in an unexpected place.
+Layers keep secrets out of logs. Keys that name a secret (``secret_key``, ``token``,
+``authorization``, ``password``…) have their values replaced outright. Every string value goes
+through :func:`scrub`: every secret value taskwatch loads is registered with
+:func:`register_secret` and replaced wherever it appears, including exception text; and values
+that say what they are, whoever's they are, are replaced too: a ``NotifyKey=…``, ``"token": "…"``,
+``SecretKey: …`` (a value of 8 or more characters with a digit, after a colon), the password of a
+URL (``https://user:password@host``), ``Bearer …``. That is what catches a secret an API echoes back
+in an error message. Finally every string value is capped (:data:`LOG_VALUE_LIMIT`, tracebacks
+:data:`LOG_EXCEPTION_LIMIT`), so one event is one line of bounded size whatever it quotes.
 
-Not guaranteed: scrubbing of values shorter than 8 characters (too likely to collide with ordinary
-text); such values are rejected as credentials anyway.
+The same :func:`scrub` runs, with a cap (:func:`bounded`), where an API error is built from the
+wire (``taskwatch.tencent.errors``), so what the status page, the journal and ``taskwatch audit``
+show is clean too; this module's processor is then defence in depth.
+
+Not guaranteed: scrubbing of registered values shorter than 8 characters (too likely to collide
+with ordinary text; such values are rejected as credentials anyway), nor of a secret that does
+not say what it is and was never loaded (a bare random string in free text).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 from collections.abc import MutableMapping
@@ -27,6 +38,31 @@ _SECRET_KEYS = frozenset(
 _MIN_SECRET = 8
 _secrets: set[str] = set()
 _lock = threading.Lock()
+LOG_VALUE_LIMIT = 2000
+"""Characters of one string value in a log event (an error message is capped at 1,000 where it
+is built; this leaves room for its call site, code and request id)."""
+LOG_EXCEPTION_LIMIT = 16_000
+"""Characters of a rendered traceback: dozens of frames, not a megabyte message."""
+SCRUB_WINDOW = 65_536
+""":func:`bounded` scrubs this much beyond its limit, so no secret straddling the cut leaves its
+head behind (a secret longer than this could)."""
+
+_NAME = r"[A-Za-z0-9_.\-]{0,64}(?:secret|token|password|passwd|pwd|signature|sign|key)"
+"""A name that says its value is secret: ``NotifyKey``, ``SecretKey``, ``X-TC-Token``, ``key``
+(WeCom webhooks), ``q-signature`` and ``sign`` (signed URLs), ``password``..."""
+_SAYS_SECRET = re.compile(
+    # "NotifyKey": "value"  or  'token': 'value'  (JSON, Python reprs)
+    rf"""(?P<q>["'])(?P<n1>{_NAME})(?P=q)\s*:\s*(?P<v>["'])(?:(?!(?P=v))[^\\]|\\.)*(?P=v)"""
+    # NotifyKey=value  (query strings, k=v lists)
+    rf"|(?<![A-Za-z0-9_.\-])(?P<n2>{_NAME})\s*=\s*(?!\[redacted\])[^\s&\"'<>,;)\]}}]+"
+    # SecretKey: value  (only a value that looks like one: 8+ characters with a digit)
+    rf"|(?<![A-Za-z0-9_.\-])(?P<n3>{_NAME}):\s*(?=[^\s\"'<>,;:]*\d)[^\s\"'<>,;:]{{8,}}"
+    # https://user:password@host
+    r"|(?<=://)[^\s/@?#\"'<>]+@"
+    # Authorization: Bearer value
+    r"|\b(?P<scheme>Bearer|Basic)\s+[A-Za-z0-9._~+/=\-]+",
+    re.IGNORECASE,
+)
 
 
 def register_secret(value: str | None) -> None:
@@ -37,30 +73,67 @@ def register_secret(value: str | None) -> None:
 
 
 def scrub(text: str) -> str:
-    """``text`` with every registered secret replaced."""
+    """``text`` with every registered secret, and every value that says it is secret, replaced
+    by :data:`REDACTED`. The one scrubbing function: logs, webhooks, API errors all use it."""
     for secret in _secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
-    return text
+    return _SAYS_SECRET.sub(_redact_match, text)
 
 
-def _scrub_value(value: Any) -> Any:
+def _redact_match(match: re.Match[str]) -> str:
+    if match.group("n1") is not None:
+        quote, value_quote = match.group("q"), match.group("v")
+        name = match.group("n1")
+        return f"{quote}{name}{quote}: {value_quote}{REDACTED}{value_quote}"
+    name = match.group("n2") or match.group("n3")
+    if name is not None:
+        return f"{name}={REDACTED}" if match.group("n2") else f"{name}: {REDACTED}"
+    scheme = match.group("scheme")
+    if scheme is not None:
+        return f"{scheme} {REDACTED}"
+    return f"{REDACTED}@"  # a URL's user information
+
+
+def cap(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, with a marker saying how many more there were."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}…[{len(text) - limit} more characters]"
+
+
+def bounded(text: str, limit: int) -> str:
+    """``text`` scrubbed, then capped at ``limit`` characters: what a sink may show of text that
+    came from outside. The cost is bounded too: only the head that can survive the cut (plus
+    :data:`SCRUB_WINDOW`) is scrubbed."""
+    head = text[: limit + SCRUB_WINDOW]
+    cut = len(text) - len(head)
+    clean = scrub(head)
+    if cut == 0:
+        return cap(clean, limit)
+    return f"{clean[:limit]}…[{len(clean) - limit + cut} more characters]"
+
+
+def _scrub_value(value: Any, limit: int = LOG_VALUE_LIMIT) -> Any:
     if isinstance(value, str):
-        return scrub(value)
+        return bounded(value, limit)
     if isinstance(value, dict):
-        return {k: _scrub_value(v) for k, v in value.items()}
+        return {k: _scrub_value(v, limit) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return type(value)(_scrub_value(v) for v in value)
+        return type(value)(_scrub_value(v, limit) for v in value)
     return value
 
 
 def redact_processor(
     _logger: Any, _method: str, event: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """structlog processor: drop secret-named keys' values, scrub registered secrets."""
+    """structlog processor: drop secret-named keys' values, scrub the rest (:func:`scrub`) and
+    cap every string value."""
     for key in list(event):
         if key.lower() in _SECRET_KEYS:
             event[key] = REDACTED
+        elif key == "exception":
+            event[key] = _scrub_value(event[key], LOG_EXCEPTION_LIMIT)
         else:
             event[key] = _scrub_value(event[key])
     return event

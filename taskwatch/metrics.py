@@ -2,26 +2,18 @@
 
 Conventions: prefix ``taskwatch_``, base units (seconds, calls per second), counters end in
 ``_total``, and no task id, URL, parameter or credential ever becomes a label value. Label values
-are configured names (account, product, region), API actions and the products' own bounded
-vocabularies (task type, status, error code).
+are configured names (account, product, region, policy), API actions, and values the products
+choose (task type, status, error code), which pass through a :class:`~taskwatch.vocabulary.
+LabelGuard`: cut to a maximum length, and beyond a small budget of values per scope folded into
+``other`` and counted by ``taskwatch_label_values_folded_total`` (:mod:`taskwatch.vocabulary`).
 
-Why the task gauges are a collector and not ``Gauge``\\s: a scan replaces its source's whole
-picture, and a label set that vanished from it (say, no task is ``WAITING`` any more) must vanish
-from ``/metrics`` too, not linger with its last value. So :meth:`Metrics.publish_tasks` stores the
-latest summary of each source and the collector turns it into samples at scrape time; ages are
-computed then, from the injected clock, so they are fresh however long ago the scan ran.
-The same holds for the limiter gauges, read from :meth:`Limiter.snapshot` at scrape time.
-
-Which tasks ``taskwatch_tasks`` counts: active ones (``pending`` and ``running`` phases), plus every
-listed Live pull-stream task whatever its phase, because those are standing resources that exist
-(and count against the account's quota) until deleted, while finished MPS and DLC tasks are
-history and are counted by ``taskwatch_tasks_finished_total`` instead.
+The task and limiter gauges are computed at scrape time (:mod:`taskwatch.collectors` says why and
+which tasks ``taskwatch_tasks`` counts); every other metric is a plain ``prometheus_client`` one.
 
 Not guaranteed:
 
-* API error codes are a bounded vocabulary, but a misbehaving endpoint could invent codes; after
-  :data:`MAX_CODES` distinct codes per (product, action) further ones are counted as ``other``
-  (scan error reasons likewise per source). The cap is per process and never resets.
+* The label budgets are per process and never reset: which newcomers get their own series
+  depends on the order they were seen (:mod:`taskwatch.vocabulary`).
 * ``taskwatch_ratelimit_wait_seconds`` observes only calls that had to wait (the client reports
   waits greater than zero), so its count is not the number of calls.
 * Scraping runs on the event loop: collectors read plain dicts without locks, which is safe only
@@ -31,18 +23,38 @@ Not guaranteed:
 from __future__ import annotations
 
 import platform
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
-from prometheus_client.core import GaugeMetricFamily, Metric
 
 import taskwatch
 from taskwatch.clock import Clock, SystemClock
-from taskwatch.limiter import BucketStats
-from taskwatch.models import Phase, SourceKey, Task
+from taskwatch.collectors import (
+    BucketSource,
+    GroupKey,
+    LimiterCollector,
+    TaskCollector,
+    TaskGroup,
+    relabel,
+    summarise,
+)
+from taskwatch.models import SourceKey, Task
 from taskwatch.tencent.errors import CallSite
+from taskwatch.vocabulary import BUDGETS, MAX_LABEL_LENGTH, OTHER, LabelGuard
+
+__all__ = [
+    "API_BUCKETS",
+    "MAX_CODES",
+    "MAX_LABEL_LENGTH",
+    "OTHER",
+    "SCAN_BUCKETS",
+    "TASK_BUCKETS",
+    "WAIT_BUCKETS",
+    "BucketSource",
+    "Metrics",
+    "TaskGroup",
+    "summarise",
+]
 
 TASK_BUCKETS = (
     1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
@@ -60,156 +72,13 @@ WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 
 SCAN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 """One scan cycle: one page in tens of milliseconds up to many pages under a tight budget."""
 
-MAX_CODES = 50
+MAX_CODES = BUDGETS["code"]
 """Distinct error codes kept per (product, action) (and scan error reasons per source)."""
-
-OTHER = "other"
-"""The label value for codes beyond the cap."""
 
 CYCLE_RESULTS = ("ok", "failed", "skipped")
 
 _SOURCE = ("account", "product", "region")
 _CALL = ("account", "product", "action")
-_STANDING_PRODUCTS = frozenset({"live"})
-"""Products whose listed tasks are standing resources: all of them are counted, whatever phase."""
-
-
-@dataclass(frozen=True, slots=True)
-class TaskGroup:
-    """The tasks of one (type, status) of one source: how many, and the oldest reference time.
-
-    ``oldest`` is UTC epoch seconds (creation for pending tasks, start for running ones), or
-    ``None`` when no task of the group has one (then no age is exported for the group).
-    """
-
-    count: int
-    oldest: float | None = None
-
-
-def reference_time(task: Task) -> float | None:
-    """Where a task's age counts from: its start while running, its creation otherwise."""
-    return task.started if task.phase is Phase.RUNNING else task.created
-
-
-def counted(task: Task) -> bool:
-    """Whether ``taskwatch_tasks`` counts the task (see the module docstring)."""
-    return task.phase is not Phase.DONE or task.product in _STANDING_PRODUCTS
-
-
-def summarise(tasks: Iterable[Task]) -> dict[tuple[str, str], TaskGroup]:
-    """Group one source's tasks by (type, status) for :meth:`Metrics.publish_tasks`."""
-    counts: dict[tuple[str, str], int] = {}
-    oldest: dict[tuple[str, str], float] = {}
-    for task in tasks:
-        if not counted(task):
-            continue
-        key = (task.type, task.status)
-        counts[key] = counts.get(key, 0) + 1
-        ref = reference_time(task)
-        if ref is not None and (key not in oldest or ref < oldest[key]):
-            oldest[key] = ref
-    return {key: TaskGroup(n, oldest.get(key)) for key, n in counts.items()}
-
-
-class BucketSource(Protocol):
-    """What the rate gauges read: :class:`taskwatch.limiter.Limiter` is one."""
-
-    def snapshot(self) -> Sequence[BucketStats]: ...
-
-
-class _Vocabulary:
-    """Label values admitted per scope, up to a cap; later newcomers become ``other``."""
-
-    __slots__ = ("_limit", "_seen")
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._seen: dict[tuple[str, ...], set[str]] = {}
-
-    def admit(self, scope: tuple[str, ...], value: str) -> str:
-        seen = self._seen.setdefault(scope, set())
-        if value in seen:
-            return value
-        if len(seen) >= self._limit:
-            return OTHER
-        seen.add(value)
-        return value
-
-    def forget(self, scope: tuple[str, ...]) -> set[str]:
-        """Drop a scope; returns the values it had admitted (``other`` included if it was used)."""
-        seen = self._seen.pop(scope, set())
-        return seen | {OTHER} if len(seen) >= self._limit else seen
-
-
-class _TaskCollector:
-    """``taskwatch_tasks`` and ``taskwatch_task_oldest_age_seconds`` from the latest summaries."""
-
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-        self.summaries: dict[SourceKey, Mapping[tuple[str, str], TaskGroup]] = {}
-
-    def _families(self) -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
-        labels = ["product", "account", "region", "type", "status"]
-        return (
-            GaugeMetricFamily(
-                "taskwatch_tasks",
-                "Tasks seen by the last scan: pending and running ones, every listed Live task.",
-                labels=labels,
-            ),
-            GaugeMetricFamily(
-                "taskwatch_task_oldest_age_seconds",
-                "Age of the oldest task of the group: since start if running, creation if not.",
-                labels=labels,
-            ),
-        )
-
-    def describe(self) -> Iterator[Metric]:
-        yield from self._families()
-
-    def collect(self) -> Iterator[Metric]:
-        tasks, ages = self._families()
-        now = self._clock.now().timestamp()
-        for source, summary in list(self.summaries.items()):
-            for (type_, status), group in sorted(summary.items()):
-                labels = [source.product, source.account, source.region, type_, status]
-                tasks.add_metric(labels, group.count)
-                if group.oldest is not None:
-                    ages.add_metric(labels, max(0.0, now - group.oldest))
-        yield tasks
-        yield ages
-
-
-class _LimiterCollector:
-    """``taskwatch_ratelimit_rate`` and ``_ceiling`` from the watched limiter's snapshot."""
-
-    def __init__(self) -> None:
-        self.source: BucketSource | None = None
-
-    def _families(self) -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
-        return (
-            GaugeMetricFamily(
-                "taskwatch_ratelimit_rate",
-                "Calls per second the limiter admits now (halved on throttling, then recovers).",
-                labels=list(_CALL),
-            ),
-            GaugeMetricFamily(
-                "taskwatch_ratelimit_ceiling",
-                "Calls per second granted to taskwatch: documented limit times api.budget.",
-                labels=list(_CALL),
-            ),
-        )
-
-    def describe(self) -> Iterator[Metric]:
-        yield from self._families()
-
-    def collect(self) -> Iterator[Metric]:
-        rate, ceiling = self._families()
-        for b in self.source.snapshot() if self.source is not None else ():
-            labels = [b.account, b.product, b.action]
-            rate.add_metric(labels, b.rate)
-            ceiling.add_metric(labels, b.ceiling)
-        yield rate
-        yield ceiling
 
 
 class Metrics:
@@ -227,13 +96,23 @@ class Metrics:
     ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self._clock: Clock = clock or SystemClock()
-        self._codes = _Vocabulary(MAX_CODES)
-        self._reasons = _Vocabulary(MAX_CODES)
         self._started: set[SourceKey] = set()
         r = self.registry
 
+        # API-chosen label values (task type, status, error code, scan error reason): bounded
+        self.label_values_folded = Counter(
+            "taskwatch_label_values_folded",
+            f"API-chosen label values exported cut to {MAX_LABEL_LENGTH} characters or folded "
+            f"into {OTHER!r} beyond their budget, by label.",
+            ["label"],
+            registry=r,
+        )
+        for label in BUDGETS:
+            self.label_values_folded.labels(label)
+        self._guard = LabelGuard(lambda label: self.label_values_folded.labels(label).inc())
+
         # Tasks
-        self._tasks = _TaskCollector(self._clock)
+        self._tasks = TaskCollector(self._clock)
         r.register(self._tasks)
         self.task_duration = Histogram(
             "taskwatch_task_duration_seconds",
@@ -283,7 +162,7 @@ class Metrics:
             buckets=WAIT_BUCKETS,
             registry=r,
         )
-        self._limiter = _LimiterCollector()
+        self._limiter = LimiterCollector()
         r.register(self._limiter)
 
         # Scan loops
@@ -357,7 +236,7 @@ class Metrics:
             "taskwatch_policy_actions",
             "Policy decisions by outcome: done, would, already_done, skipped_cap, fenced, "
             "failed, unknown.",
-            ["policy", "action", "result"],
+            ["account", "product", "policy", "action", "result"],
             registry=r,
         )
         self.actions_paused = Gauge(
@@ -371,23 +250,41 @@ class Metrics:
             ["target", "result"],
             registry=r,
         )
+        # The journal: every failed read or write, so an alert sees the first one (series at 0).
+        self.journal_errors = Counter(
+            "taskwatch_journal_errors",
+            "Journal operations that failed: read, intent, outcome, record.",
+            ["operation"],
+            registry=r,
+        )
+        for operation in ("read", "intent", "outcome", "record"):
+            self.journal_errors.labels(operation=operation)
 
     # --- tasks ------------------------------------------------------------------------------
 
-    def publish_tasks(
-        self, source: SourceKey, summary: Mapping[tuple[str, str], TaskGroup]
-    ) -> None:
-        """Replace ``source``'s task picture; label sets absent from ``summary`` disappear."""
-        self._tasks.summaries[source] = dict(summary)
+    def publish_tasks(self, source: SourceKey, summary: Mapping[GroupKey, TaskGroup]) -> None:
+        """Replace ``source``'s task picture; label sets absent from ``summary`` disappear.
+
+        Types and statuses go through the label guard: groups folded into one label set are
+        merged (counts added, the oldest time kept), so no task is lost from the count."""
+        product = source.product
+        guard = self._guard
+
+        def label(key: GroupKey) -> GroupKey:
+            type_, status = key
+            return guard.admit("type", product, type_), guard.admit("status", product, status)
+
+        self._tasks.summaries[source] = relabel(summary, label)
 
     def task_finished(self, task: Task) -> None:
         """Count a task seen to finish, and observe its run time and queue wait when known."""
         result = task.result.value if task.result is not None else "unknown"
-        self.tasks_finished.labels(task.product, task.type, result).inc()
+        type_ = self._guard.admit("type", task.product, task.type)
+        self.tasks_finished.labels(task.product, type_, result).inc()
         if (duration := task.duration()) is not None:
-            self.task_duration.labels(task.product, task.type).observe(duration)
+            self.task_duration.labels(task.product, type_).observe(duration)
         if (wait := task.queue_wait()) is not None:
-            self.task_queue_wait.labels(task.product, task.type).observe(wait)
+            self.task_queue_wait.labels(task.product, type_).observe(wait)
 
     # --- API calls (CallObserver) -----------------------------------------------------------
 
@@ -396,7 +293,7 @@ class Metrics:
         call = (site.account, site.product, site.action)
         if outcome == "RequestLimitExceeded" or outcome.startswith("RequestLimitExceeded."):
             self.api_throttled.labels(*call).inc()
-        code = self._codes.admit((site.product, site.action), outcome)
+        code = self._guard.admit("code", site.product, outcome, site.action)
         self.api_requests.labels(*call, code).inc()
         self.api_duration.labels(*call).observe(seconds)
 
@@ -421,7 +318,9 @@ class Metrics:
             self.scan_last_success.labels(*labels).set(self._clock.now().timestamp())
             self.scan_cycles.labels(*labels, "ok").inc()
         else:
-            reason = self._reasons.admit(labels, error)
+            reason = self._guard.admit(
+                "reason", source.product, error, source.account, source.region
+            )
             self.scan_errors.labels(*labels, reason).inc()
             self.scan_cycles.labels(*labels, "failed").inc()
 
@@ -437,7 +336,7 @@ class Metrics:
             metric.remove(*labels)
         for result in CYCLE_RESULTS:
             self.scan_cycles.remove(*labels, result)
-        for reason in self._reasons.forget(labels):
+        for reason in self._guard.forget("reason", source.product, source.account, source.region):
             self.scan_errors.remove(*labels, reason)
         self._started.discard(source)
 
@@ -461,14 +360,23 @@ class Metrics:
     def policy_matched(self, policy: str) -> None:
         self.policy_matches.labels(policy=policy).inc()
 
-    def policy_action(self, policy: str, action: str, result: str) -> None:
-        self.policy_actions.labels(policy=policy, action=action, result=result).inc()
+    def policy_action(
+        self, policy: str, action: str, result: str, *, account: str, product: str
+    ) -> None:
+        """A policy decision on a task of ``account``'s ``product`` ended with ``result``."""
+        self.policy_actions.labels(
+            account=account, product=product, policy=policy, action=action, result=result
+        ).inc()
 
     def set_actions_paused(self, paused: bool) -> None:
         self.actions_paused.set(1 if paused else 0)
 
     def notification(self, target: str, result: str) -> None:
         self.notifications.labels(target=target, result=result).inc()
+
+    def journal_error(self, operation: str) -> None:
+        """A journal ``operation`` (read, intent, outcome, record) failed."""
+        self.journal_errors.labels(operation=operation).inc()
 
     def set_leader(self, leading: bool) -> None:
         """Whether this replica leads now (a standalone process always does)."""

@@ -4,7 +4,10 @@ A reload builds a new :class:`Runtime` from the new settings, reusing what did n
 account whose connection settings (and the API settings) are unchanged keeps its client and its
 limiter (so a throttled bucket stays slowed down), and a source whose account and product settings
 are unchanged keeps its watcher (so its tracker does not rediscover every task as new). Loops are
-always rebuilt, since they carry the interval and jitter.
+always rebuilt, since they carry the interval and jitter, but each source's loop takes over the
+:class:`~taskwatch.scheduler.Schedule` of the one it replaces: the first tick after a reload is the
+one that was due (or, for a new interval, one new interval after the last cycle started), never an
+immediate one, so reloads do not add cycles.
 
 With leader election on, the replica's identity is appended to each account's ``client_suffix``
 (``X-TC-RequestClient: taskwatch/0.1.0; <suffix>;<identity>``, in the header's alphabet), so the
@@ -23,11 +26,12 @@ from taskwatch.clock import Clock
 from taskwatch.limiter import BucketStats, Limiter
 from taskwatch.metrics import Metrics
 from taskwatch.models import SourceKey
+from taskwatch.notify import Notifier, Target
 from taskwatch.products.base import Adapter
 from taskwatch.products.dlc import DlcAdapter
 from taskwatch.products.live import LiveAdapter
 from taskwatch.products.mps import MpsAdapter
-from taskwatch.scheduler import Loop
+from taskwatch.scheduler import Loop, Schedule
 from taskwatch.settings import Account, ProductSettings, Settings, client_suffix_of
 from taskwatch.tencent.client import TencentClient
 from taskwatch.tencent.credentials import from_config
@@ -37,6 +41,7 @@ from taskwatch.tencent.transport import Transport
 from taskwatch.watch import CycleReport, Watcher
 
 Job = Callable[[Watcher], Awaitable[CycleReport]]
+OnTimeout = Callable[[Watcher, float], object]
 
 
 @dataclass(slots=True)
@@ -79,8 +84,10 @@ def build_runtime(
     job: Job,
     previous: Runtime | None = None,
     replica: str | None = None,
+    on_timeout: OnTimeout | None = None,
 ) -> Runtime:
-    """A runtime for ``settings``, reusing the unchanged parts of ``previous``."""
+    """A runtime for ``settings``, reusing the unchanged parts of ``previous``. A cycle its loop
+    cancelled at the timeout goes to ``on_timeout`` (default: the watcher counts it failed)."""
     rt = Runtime(settings=settings)
     old_watchers = {str(s.watcher.source): s for s in previous.sources} if previous else {}
     api = settings.api.model_dump(mode="json")
@@ -122,6 +129,8 @@ def build_runtime(
                 job=functools.partial(job, watcher),
                 jitter=ps.jitter,
                 on_skip=functools.partial(_skipped, metrics, probe.source),
+                on_timeout=functools.partial(on_timeout or _timed_out, watcher),
+                schedule=old.loop.schedule if old is not None else Schedule(),
             )
             rt.sources.append(Source(watcher=watcher, loop=loop, key=source_key))
     if previous is not None:
@@ -132,8 +141,33 @@ def build_runtime(
     return rt
 
 
+def build_notifier(settings: Settings, *, clock: Clock, metrics: Metrics) -> Notifier | None:
+    """The webhook notifier of ``settings.notifications`` (None when there is none). It is not
+    part of the :class:`Runtime`: it lives as long as the daemon (see NotifierHost)."""
+    targets = [
+        Target(
+            name=n.name,
+            url=n.url.get_secret_value(),
+            format=n.format,
+            batch_size=n.batch_size,
+            flush_interval=n.flush_interval,
+            timeout=n.timeout,
+            attempts=n.attempts,
+            results=frozenset(str(r) for r in n.results),
+        )
+        for n in settings.notifications
+    ]
+    if not targets:
+        return None
+    return Notifier(targets, clock=clock, on_result=metrics.notification)
+
+
 def _skipped(metrics: Metrics, source: SourceKey, _ticks: int) -> None:
     metrics.cycle_skipped(source)
+
+
+def _timed_out(watcher: Watcher, timeout: float) -> None:
+    watcher.timed_out(timeout)
 
 
 def _suffix(configured: str | None, replica: str | None) -> str | None:

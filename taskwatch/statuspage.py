@@ -1,15 +1,17 @@
 """The status page at ``/``: what taskwatch sees and does, for a person, on one HTML page.
 
-Server-rendered from a :class:`StatusSnapshot` (no JavaScript, no front-end build): the sources and
-their last cycle, task counts per product and status, the oldest running tasks, the policies with
-their mode and caps, and the recent actions from the journal. The supervisor implements
-:class:`StatusView`, usually by calling :func:`snapshot_from` with the pieces it holds. The
-stylesheet is served separately (:data:`STYLESHEET` at ``status.css``), so a strict
-``Content-Security-Policy: default-src 'self'`` from the web config still styles the page.
+Server-rendered from a :class:`~taskwatch.statusmodel.StatusSnapshot` (no JavaScript, no front-end
+build): the sources and their last cycle, task counts per product and status, the oldest running
+and the oldest waiting tasks, the policies with their mode and caps, and the recent actions from
+the journal. :mod:`taskwatch.statusmodel` builds the snapshot (and says which numbers it shows);
+its names are re-exported here. The stylesheet is served separately (:data:`STYLESHEET` at
+``status.css``), so a strict ``Content-Security-Policy: default-src 'self'`` from the web config
+still styles the page.
 
 Everything that came from an API or the configuration (task ids, types, error messages, policy and
 account names) is HTML-escaped: a task id is attacker-controlled text as far as a browser is
-concerned. The snapshot holds no credentials, and the journal records hold none either.
+concerned. An error message is cut to :data:`MAX_MESSAGE` characters (an endpoint once answered
+an error code of 200 KB). The snapshot holds no credentials, and the journal records hold none.
 
 Not guaranteed: one consistent instant across sources. Each source is read as it stands between
 its cycles; the page says when it was rendered and refreshes itself every 30 seconds.
@@ -18,18 +20,25 @@ its cycles; the page says when it was rendered and refreshes itself every 30 sec
 from __future__ import annotations
 
 import html
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Protocol
 
-import taskwatch
 from taskwatch.durations import format_duration
-from taskwatch.models import AuditRecord, Task
-from taskwatch.policy.rules import Rule
+from taskwatch.journalschema import ActionGroup
+from taskwatch.statusmodel import (
+    LastCycle,
+    PolicyStatus,
+    RunningTask,
+    SourceStatus,
+    StatusSnapshot,
+    StatusView,
+    TaskCount,
+    WaitingTask,
+    snapshot_from,
+)
 
 __all__ = [
+    "MAX_MESSAGE",
     "STYLESHEET",
     "LastCycle",
     "PolicyStatus",
@@ -38,188 +47,13 @@ __all__ = [
     "StatusSnapshot",
     "StatusView",
     "TaskCount",
+    "WaitingTask",
     "render",
     "snapshot_from",
 ]
 
-
-@dataclass(frozen=True, slots=True)
-class SourceStatus:
-    """One polled source and its last cycle (``cycled`` is false until the first one ends)."""
-
-    name: str
-    cycled: bool = False
-    ok: bool = False
-    seconds: float = 0.0
-    calls: int = 0
-    active: int = 0
-    new: int = 0
-    changed: int = 0
-    gone: int = 0
-    finished: int = 0
-    last_success: float | None = None
-    """UTC epoch seconds of the last successful cycle."""
-    error: str | None = None
-    message: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TaskCount:
-    product: str
-    status: str
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
-class RunningTask:
-    product: str
-    account: str
-    region: str
-    id: str
-    type: str
-    status: str
-    running_for: float
-
-
-@dataclass(frozen=True, slots=True)
-class PolicyStatus:
-    name: str
-    product: str
-    action: str
-    enforce: bool
-    grace: float = 0.0
-    per_cycle: int | None = None
-    per_hour: int | None = None
-    percent: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class StatusSnapshot:
-    """Everything the page shows, taken at ``now`` (UTC epoch seconds)."""
-
-    now: float
-    version: str = taskwatch.__version__
-    started: float | None = None
-    leader: bool = True
-    actions_paused: bool = False
-    sources: Sequence[SourceStatus] = ()
-    tasks: Sequence[TaskCount] = ()
-    oldest_running: Sequence[RunningTask] = ()
-    policies: Sequence[PolicyStatus] = ()
-    actions: Sequence[AuditRecord] = ()
-    """Newest first."""
-    actions_since: float | None = None
-    """Start of the window ``actions`` covers, if bounded by time."""
-
-
-class StatusView(Protocol):
-    """What the status page asks; the supervisor answers from state it already holds."""
-
-    def status_snapshot(self) -> StatusSnapshot: ...
-
-
-class LastCycle(Protocol):
-    """What the page reads of a cycle report (:class:`taskwatch.watch.CycleReport` fits)."""
-
-    @property
-    def seconds(self) -> float: ...
-    @property
-    def calls(self) -> Mapping[str, int]: ...
-    @property
-    def active(self) -> int: ...
-    @property
-    def new(self) -> int: ...
-    @property
-    def changed(self) -> int: ...
-    @property
-    def gone(self) -> int: ...
-    @property
-    def finished(self) -> int: ...
-    @property
-    def error(self) -> str | None: ...
-    @property
-    def message(self) -> str | None: ...
-
-
-def snapshot_from(
-    *,
-    now: float,
-    sources: Iterable[tuple[str, LastCycle | None, float | None]],
-    tasks: Iterable[Task],
-    rules: Iterable[Rule],
-    actions: Iterable[AuditRecord],
-    started: float | None = None,
-    leader: bool = True,
-    actions_paused: bool = False,
-    actions_since: float | None = None,
-    oldest: int = 10,
-    max_actions: int = 25,
-) -> StatusSnapshot:
-    """A snapshot from the supervisor's plain pieces.
-
-    ``sources``: (name, last cycle report or None, wall time of the last success or None);
-    ``tasks``: every task the watchers hold (active ones, plus listed ended Live tasks);
-    ``actions``: journal records in any order (the newest ``max_actions`` are kept).
-    """
-    task_list = list(tasks)
-    counts = Counter((t.product, t.status) for t in task_list)
-    running = [
-        RunningTask(t.product, t.account, t.region, t.id, t.type, t.status, age)
-        for t in task_list
-        if (age := t.running_for(now)) is not None
-    ]
-    running.sort(key=lambda r: r.running_for, reverse=True)
-    records = sorted(actions, key=lambda a: (a.time, a.id), reverse=True)[:max_actions]
-    return StatusSnapshot(
-        now=now,
-        started=started,
-        leader=leader,
-        actions_paused=actions_paused,
-        sources=[_source(name, report, success) for name, report, success in sources],
-        tasks=[
-            TaskCount(p, s, n)
-            for (p, s), n in sorted(counts.items(), key=lambda kv: (kv[0][0], -kv[1], kv[0][1]))
-        ],
-        oldest_running=running[:oldest],
-        policies=[
-            PolicyStatus(
-                r.name,
-                r.product,
-                r.action,
-                r.enforce,
-                r.grace,
-                r.caps.per_cycle,
-                r.caps.per_hour,
-                r.caps.percent,
-            )
-            for r in rules
-        ],
-        actions=records,
-        actions_since=actions_since,
-    )
-
-
-def _source(name: str, report: LastCycle | None, last_success: float | None) -> SourceStatus:
-    if report is None:
-        return SourceStatus(name, last_success=last_success)
-    return SourceStatus(
-        name,
-        cycled=True,
-        ok=report.error is None,
-        seconds=report.seconds,
-        calls=sum(report.calls.values()),
-        active=report.active,
-        new=report.new,
-        changed=report.changed,
-        gone=report.gone,
-        finished=report.finished,
-        last_success=last_success,
-        error=report.error,
-        message=report.message,
-    )
-
-
-# --- rendering ------------------------------------------------------------------------------------
+MAX_MESSAGE = 300
+"""Characters of an error message shown in the Sources table; the rest is cut (the log has it)."""
 
 
 def _e(value: object) -> str:
@@ -238,6 +72,10 @@ def _span(seconds: float) -> str:
             rest = (s % size) // sub_size
             return f"{s // size}{unit}" + (f" {rest}{sub}" if rest else "")
     return f"{s}s"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + " …"
 
 
 def _when(ts: float | None, now: float) -> str:
@@ -299,8 +137,11 @@ def _sources(snap: StatusSnapshot) -> str:
         if s.error:
             error = f"<code>{_e(s.error)}</code>"
             if s.message:
-                error += f' <span class="msg">{_e(s.message)}</span>'
-        counts = (s.active, s.new, s.changed, s.gone, s.finished) if s.cycled else ("",) * 5
+                error += f' <span class="msg">{_e(_cut(s.message, MAX_MESSAGE))}</span>'
+        counts: tuple[object, ...] = ("",) * 5
+        if s.cycled:  # a source that never succeeded holds no task count yet: none is shown
+            held = s.active if s.ok or s.last_success is not None else ""
+            counts = (held, s.new, s.changed, s.gone, s.finished)
         rows.append(
             [
                 f'<code class="name">{_e(s.name)}</code>',
@@ -312,7 +153,7 @@ def _sources(snap: StatusSnapshot) -> str:
                 error,
             ]
         )
-    headers = ["Source", "State", "Last cycle", "Calls", "Active", "New", "Changed", "Gone"]
+    headers = ["Source", "State", "Last cycle", "Calls", "Tasks", "New", "Changed", "Gone"]
     headers += ["Finished", "Last success", "Error"]
     return _table(headers, rows, numeric={2, 3, 4, 5, 6, 7, 8})
 
@@ -324,9 +165,10 @@ def _tasks(snap: StatusSnapshot) -> str:
     return _table(["Product", "Status", "Tasks"], rows, numeric={2}, narrow=True)
 
 
-def _oldest(snap: StatusSnapshot) -> str:
-    if not snap.oldest_running:
-        return _empty("No task is running.")
+def _aged(tasks: Sequence[tuple[RunningTask | WaitingTask, float]], age: str, empty: str) -> str:
+    """The oldest running or waiting tasks: one row each, ``age`` heading their age column."""
+    if not tasks:
+        return _empty(empty)
     rows = [
         [
             _e(t.product),
@@ -334,12 +176,22 @@ def _oldest(snap: StatusSnapshot) -> str:
             f'<code class="id">{_e(t.id)}</code>',
             _e(t.type),
             f"<code>{_e(t.status)}</code>",
-            _e(_span(t.running_for)),
+            _e(_span(seconds)),
         ]
-        for t in snap.oldest_running
+        for t, seconds in tasks
     ]
-    headers = ["Product", "Account / region", "Task", "Type", "Status", "Running for"]
+    headers = ["Product", "Account / region", "Task", "Type", "Status", age]
     return _table(headers, rows, numeric={5})
+
+
+def _oldest(snap: StatusSnapshot) -> str:
+    running = [(t, t.running_for) for t in snap.oldest_running]
+    return _aged(running, "Running for", "No task is running.")
+
+
+def _waiting(snap: StatusSnapshot) -> str:
+    waiting = [(t, t.waiting_for) for t in snap.oldest_waiting]
+    return _aged(waiting, "Waiting for", "No MPS or DLC task is waiting to start.")
 
 
 def _caps(p: PolicyStatus) -> str:
@@ -402,12 +254,16 @@ def _actions(snap: StatusSnapshot) -> str:
             if part
         )
         mode = _badge(a.mode, "bad" if a.mode == "enforce" else "info")
+        when, result = _when(a.time, snap.now), _badge(a.result, _RESULT_KIND.get(a.result, "idle"))
+        if isinstance(a, ActionGroup) and a.count > 1:  # a failure streak: one row, its count
+            when += f'<br><span class="muted">first {_when(a.first_time, snap.now)}</span>'
+            result += f' <span class="count">&times;{_e(a.count)}</span>'
         rows.append(
             [
-                _when(a.time, snap.now),
+                when,
                 f'<strong class="name">{_e(a.policy)}</strong>',
                 f'<span class="name">{_e(a.action)} {mode}</span>',
-                _badge(a.result, _RESULT_KIND.get(a.result, "idle")),
+                result,
                 f'<div class="task"><code class="id">{_e(a.task_id)}</code><br>'
                 f'<span class="muted">{_e(a.product)} · {_e(a.account)} / {_e(a.region)}</span>'
                 "</div>",
@@ -454,8 +310,14 @@ def render(snap: StatusSnapshot) -> str:
     uptime = "" if snap.started is None else f" · up {_e(_span(snap.now - snap.started))}"
     sections = [
         _section("sources", "Sources", _sources(snap)),
-        _section("tasks", "Tasks", _tasks(snap), "active, per product and status"),
+        _section(
+            "tasks",
+            "Tasks",
+            _tasks(snap),
+            "active tasks and every listed Live task, per product and status",
+        ),
         _section("oldest", "Oldest running tasks", _oldest(snap)),
+        _section("waiting", "Oldest waiting tasks", _waiting(snap)),
         _section("policies", "Policies", _policies(snap)),
         _section("actions", "Recent actions", _actions(snap), "newest first"),
     ]

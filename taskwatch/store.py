@@ -6,8 +6,7 @@ that may or may not have reached Tencent Cloud; the executor re-describes those 
 acting again. The same rows feed the per-hour caps (:meth:`Journal.count_since`), the "never twice"
 check (:meth:`Journal.last_action`) and ``taskwatch audit`` (:meth:`Journal.recent`).
 
-Schema (version in ``PRAGMA user_version``; :data:`MIGRATIONS` applied in order, one transaction
-each, so a crash mid-migration leaves the previous version intact)::
+Schema (:mod:`taskwatch.journalschema`, version in ``PRAGMA user_version``)::
 
     intents   id INTEGER PRIMARY KEY AUTOINCREMENT (never reused, so id order is journal order)
               time REAL (UTC epoch of the decision), policy, product, account, region, task_id,
@@ -29,18 +28,20 @@ Rules the callers rely on:
 * Order is id order everywhere, not time order: the wall clock may step backwards, ids never do.
 * Secrets are never stored: params keys that look like credentials are redacted on the way in.
 
-Not guaranteed: exactly-once across two processes sharing one file (``last_action`` and ``intent``
-are separate transactions; leader election and fencing cover that); durability on filesystems
-that ignore fsync or lack shared memory for WAL (network filesystems: opening fails); that the file
-shrinks after :meth:`Journal.prune` (freed pages are reused, not returned).
+One writer: a writable journal is locked for its process (``<path>.lock``, see
+:mod:`taskwatch.journalfiles`), because ``last_action`` and ``intent`` are separate transactions
+and two processes acting on one file would both act; a second writer gets
+:class:`~taskwatch.journalfiles.JournalBusyError`. Readers (``read_only``) take no lock.
+
+Not guaranteed: durability on filesystems that ignore fsync or lack shared memory for WAL (network
+filesystems: opening fails); that the file shrinks after :meth:`Journal.prune` (freed pages are
+reused, not returned).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
@@ -51,73 +52,35 @@ from typing import Any, Final, Literal, NoReturn
 
 from taskwatch.clock import Clock
 from taskwatch.errors import StoreError
+from taskwatch.journalfiles import ProcessLock, fsync_dir, make_private_dirs
+from taskwatch.journalschema import (
+    APPLICATION_ID,
+    COUNT,
+    COUNTED,
+    GROUPED,
+    MIGRATIONS,
+    OLDEST_READABLE,
+    SCHEMA_VERSION,
+    SELECT,
+    ActionGroup,
+    group,
+    params_json,
+    record,
+)
 from taskwatch.models import AuditRecord, Outcome
+
+__all__ = ["MEMORY", "MIGRATIONS", "SCHEMA_VERSION", "ActionGroup", "Journal", "Mode"]
 
 Mode = Literal["enforce", "dry-run"]
 
 MEMORY: Final = ":memory:"
-APPLICATION_ID: Final = 0x74775431
-"""``PRAGMA application_id`` of a taskwatch journal ("twT1"): tells our file from someone else's."""
 BUSY_TIMEOUT: Final = 5.0
 """Seconds a write waits for another connection's write transaction before failing."""
 MESSAGE_LIMIT: Final = 1000
 """Outcome messages are cut to this many characters."""
-
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
-    (  # 1: the journal
-        """CREATE TABLE intents (
-            id      INTEGER PRIMARY KEY AUTOINCREMENT,
-            time    REAL NOT NULL,
-            policy  TEXT NOT NULL,
-            product TEXT NOT NULL,
-            account TEXT NOT NULL,
-            region  TEXT NOT NULL,
-            task_id TEXT NOT NULL,
-            action  TEXT NOT NULL,
-            mode    TEXT NOT NULL CHECK (mode IN ('enforce', 'dry-run')),
-            params  TEXT NOT NULL DEFAULT '{}'
-        )""",
-        """CREATE TABLE outcomes (
-            intent_id  INTEGER PRIMARY KEY REFERENCES intents (id) ON DELETE CASCADE,
-            time       REAL NOT NULL,
-            result     TEXT NOT NULL,
-            code       TEXT,
-            request_id TEXT,
-            message    TEXT,
-            uncertain  INTEGER NOT NULL DEFAULT 0
-        )""",
-        f"PRAGMA application_id = {APPLICATION_ID}",
-    ),
-    (  # 2: indexes for last_action, count_since, recent and prune
-        "CREATE INDEX intents_task ON intents (account, product, task_id, action)",
-        "CREATE INDEX intents_policy_time ON intents (policy, time)",
-        "CREATE INDEX intents_time ON intents (time)",
-    ),
-)
-SCHEMA_VERSION: Final = len(MIGRATIONS)
-OLDEST_READABLE: Final = 1
-"""The oldest schema a read-only journal can be queried at; raise it when a migration changes a
-column the queries read."""
-
-_SECRET_KEY = re.compile(
-    r"secret|token|password|passwd|authori[sz]ation|signature|credential", re.I
-)
-_REDACTED: Final = "[redacted]"
-_COUNTED: Final = (Outcome.DONE.value, Outcome.UNKNOWN.value)
 _DRY_RUN_RESULTS: Final = frozenset(
     {Outcome.WOULD, Outcome.SKIPPED_CAP, Outcome.FENCED, Outcome.ALREADY_DONE}
 )
-_COUNT = """
-    SELECT count(*) FROM intents i LEFT JOIN outcomes o ON o.intent_id = i.id
-    WHERE i.policy = ? AND i.time >= ? AND (
-        (i.mode = 'enforce' AND (o.intent_id IS NULL OR o.result IN (?, ?) OR o.uncertain = 1))
-        OR (? AND i.mode = 'dry-run' AND o.result = ?))
-"""
-_SELECT = """
-    SELECT i.id, i.time, i.policy, i.product, i.account, i.region, i.task_id, i.action, i.mode,
-           coalesce(o.result, 'intent'), o.code, o.request_id, o.message, o.time
-    FROM intents i LEFT JOIN outcomes o ON o.intent_id = i.id
-"""
 
 
 class Journal:
@@ -134,6 +97,7 @@ class Journal:
         self._clock = clock
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._process_lock: ProcessLock | None = None
 
     def __repr__(self) -> str:
         return f"Journal({self.path!r}, read_only={self.read_only})"
@@ -141,30 +105,57 @@ class Journal:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def open(self) -> None:
-        """Open (creating and migrating when writable); a no-op when already open."""
+        """Open (creating and migrating when writable); a no-op when already open. A writable
+        file journal is locked first: :class:`~taskwatch.journalfiles.JournalBusyError` while
+        another process (or another open :class:`Journal`) holds it."""
         if self._conn is not None:
             return
-        conn = self._connect()
+        writer = not self.read_only and self.path != MEMORY
+        if writer:
+            self._hold()
         try:
-            with self._errors("open"):
-                self._check(conn)
-                if not self.read_only:
-                    self._setup(conn)
-                    self._migrate(conn)
+            conn = self._connect()
+            try:
+                with self._errors("open"):
+                    self._check(conn)
+                    if not self.read_only:
+                        self._setup(conn)
+                        self._migrate(conn)
+            except BaseException:
+                conn.close()
+                raise
         except BaseException:
-            conn.close()
+            self._let_go()
             raise
-        if not self.read_only and self.path != MEMORY:
-            _fsync_dir(Path(self.path).parent)  # the new file and its -wal survive power loss
+        if writer:
+            fsync_dir(Path(self.path).parent)  # the new file and its -wal survive power loss
         self._conn = conn
 
     def close(self) -> None:
-        """Close; idempotent. The last connection to close checkpoints and removes the WAL."""
+        """Close and let the lock go; idempotent. The last connection to close checkpoints and
+        removes the WAL."""
         with self._lock:
             conn, self._conn = self._conn, None
-        if conn is not None:
-            with self._errors("close"):
-                conn.close()
+        try:
+            if conn is not None:
+                with self._errors("close"):
+                    conn.close()
+        finally:
+            self._let_go()
+
+    def _hold(self) -> None:
+        try:
+            make_private_dirs(Path(self.path).parent)
+        except OSError as e:
+            self._fail(f"cannot create its directory: {e.strerror or e}")
+        lock = ProcessLock(self.path)
+        lock.acquire()
+        self._process_lock = lock
+
+    def _let_go(self) -> None:
+        lock, self._process_lock = self._process_lock, None
+        if lock is not None:
+            lock.release()
 
     def __enter__(self) -> Journal:
         self.open()
@@ -298,13 +289,13 @@ class Journal:
 
     def get(self, intent_id: int) -> AuditRecord | None:
         """One record by id."""
-        rows = self._query("read a record", f"{_SELECT} WHERE i.id = ?", (intent_id,))
+        rows = self._query("read a record", f"{SELECT} WHERE i.id = ?", (intent_id,))
         return rows[0] if rows else None
 
     def unresolved(self) -> list[AuditRecord]:
         """Intents without an outcome (a crash between intent and outcome), oldest first."""
         return self._query(
-            "list unresolved intents", f"{_SELECT} WHERE o.intent_id IS NULL ORDER BY i.id", ()
+            "list unresolved intents", f"{SELECT} WHERE o.intent_id IS NULL ORDER BY i.id", ()
         )
 
     def last_action(
@@ -313,7 +304,7 @@ class Journal:
         """The latest enforce-mode record of this action on this task, whatever its result."""
         rows = self._query(
             "find the last action",
-            f"""{_SELECT} WHERE i.account = ? AND i.product = ? AND i.task_id = ? AND i.action = ?
+            f"""{SELECT} WHERE i.account = ? AND i.product = ? AND i.task_id = ? AND i.action = ?
                 AND i.mode = 'enforce' ORDER BY i.id DESC LIMIT 1""",
             (account, product, task_id, action),
         )
@@ -321,20 +312,27 @@ class Journal:
 
     def count_since(self, policy: str, since: float, *, include_dry_run: bool) -> int:
         """Records of ``policy`` since ``since`` (UTC epoch) that count toward its per-hour cap."""
-        args = (policy, since, *_COUNTED, include_dry_run, Outcome.WOULD.value)
+        args = (policy, since, *COUNTED, include_dry_run, Outcome.WOULD.value)
         with self._errors("count actions"), self._lock:
-            row = self._connection().execute(_COUNT, args).fetchone()
+            row = self._connection().execute(COUNT, args).fetchone()
         return int(row[0])
 
     def recent(self, since: float, *, limit: int | None = None) -> list[AuditRecord]:
         """Records since ``since`` (UTC epoch), newest last; with ``limit``, only the newest."""
         rows = self._query(
             "list recent records",
-            f"{_SELECT} WHERE i.time >= ? ORDER BY i.id DESC LIMIT ?",
+            f"{SELECT} WHERE i.time >= ? ORDER BY i.id DESC LIMIT ?",
             (since, -1 if limit is None else limit),
         )
         rows.reverse()
         return rows
+
+    def recent_grouped(self, since: float, *, limit: int) -> list[ActionGroup]:
+        """Records since ``since`` folded per (policy, task, action, mode, result), newest group
+        first: a streak of failed attempts is one row with its count, not ``limit`` rows."""
+        with self._errors("list recent records"), self._lock:
+            rows = self._connection().execute(GROUPED, (since, limit)).fetchall()
+        return [group(row) for row in rows]
 
     def schema_version(self) -> int:
         """The schema version of the open file."""
@@ -353,7 +351,7 @@ class Journal:
                     raise StoreError(f"no journal at {path} yet", path=path)
                 target, uri = Path(path).resolve().as_uri() + "?mode=ro", True
             else:
-                _make_private_dirs(Path(path).parent)
+                make_private_dirs(Path(path).parent)
                 os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
                 target, uri = path, False
         except OSError as e:
@@ -452,7 +450,7 @@ class Journal:
     def _query(self, doing: str, sql: str, args: tuple[Any, ...]) -> list[AuditRecord]:
         with self._errors(doing), self._lock:
             rows = self._connection().execute(sql, args).fetchall()
-        return [_record(row) for row in rows]
+        return [record(row) for row in rows]
 
     def _insert(
         self,
@@ -469,7 +467,17 @@ class Journal:
         cursor = conn.execute(
             "INSERT INTO intents (time, policy, product, account, region, task_id, action, mode,"
             " params) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (self._now(), policy, product, account, region, task_id, action, mode, _params(params)),
+            (
+                self._now(),
+                policy,
+                product,
+                account,
+                region,
+                task_id,
+                action,
+                mode,
+                params_json(params),
+            ),
         )
         assert cursor.lastrowid is not None
         return cursor.lastrowid
@@ -503,71 +511,8 @@ class Journal:
         return self._clock.now().timestamp()
 
 
-def _record(row: tuple[Any, ...]) -> AuditRecord:
-    return AuditRecord(
-        id=row[0],
-        time=row[1],
-        policy=row[2],
-        product=row[3],
-        account=row[4],
-        region=row[5],
-        task_id=row[6],
-        action=row[7],
-        mode=row[8],
-        result=row[9],
-        code=row[10],
-        request_id=row[11],
-        message=row[12],
-        finished_time=row[13],
-    )
-
-
-def _params(params: Mapping[str, Any]) -> str:
-    """The API parameters as JSON, with anything that looks like a credential redacted."""
-    try:
-        return json.dumps(_redact(params), sort_keys=True, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"journal params must be plain JSON: {e}") from e
-
-
-def _redact(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {
-            str(k): _REDACTED if _SECRET_KEY.search(str(k)) else _redact(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [_redact(v) for v in value]
-    return value
-
-
 def _rollback(conn: sqlite3.Connection) -> None:
     """Leave a failed transaction; the error that caused it is the one worth reporting."""
     if conn.in_transaction:
         with contextlib.suppress(sqlite3.Error):
             conn.execute("ROLLBACK")
-
-
-def _make_private_dirs(directory: Path) -> None:
-    """Create ``directory`` and its missing parents, each mode 0700; existing ones are untouched."""
-    missing = []
-    while not directory.exists() and directory != directory.parent:
-        missing.append(directory)
-        directory = directory.parent
-    for created in reversed(missing):
-        with contextlib.suppress(FileExistsError):  # created meanwhile by another process
-            created.mkdir(mode=0o700)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a newly created file's directory entry durable (best effort)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

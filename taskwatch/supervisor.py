@@ -1,16 +1,23 @@
 """The composition root: builds every part from the settings and runs them as named tasks.
 
-One anyio task group holds the HTTP server, the signal handler, the systemd watchdog, and an inner
-group with one loop per source (account, product, region) plus the webhook notifier. Parts get their
-dependencies by keyword (clock, metrics, clients), so tests build a supervisor against the emulator
-with a fresh registry and run one cycle (:meth:`Supervisor.run_once`) or the real loops.
+One anyio task group holds the HTTP server, the signal handler, the systemd watchdog, the webhook
+notifier (:class:`NotifierHost`: one for the daemon's whole life), and an inner group with one loop
+per source (account, product, region). Parts get their dependencies by keyword (clock, metrics,
+clients), so tests build a supervisor against the emulator with a fresh registry and run one cycle
+(:meth:`Supervisor.run_once`) or the real loops.
 
 **Reload** (SIGHUP, ``POST /-/reload``): the file is read and validated again (policies compiled);
 a bad file changes nothing (the last good configuration stays, the failure is logged and
 ``taskwatch_config_last_reload_successful`` drops to 0). A good one is swapped in at once: the inner
-group is stopped (an action in flight finishes first: the executor shields it), the runtime is
-rebuilt reusing unchanged clients, limiters and watchers, and the loops start again. ``http`` and
-``state`` changes need a restart (logged).
+group is stopped once each loop has finished the cycle in flight (a stop does not wait: an action
+in flight still finishes, the executor shields it), the runtime is rebuilt reusing unchanged
+clients, limiters and watchers, and the loops start again, each on the tick its source had due
+(its :class:`~taskwatch.scheduler.Schedule` carries over): reloads never add cycles. The notifier
+is not stopped: it is swapped, its queue handed over, only when ``notifications`` changed.
+``http`` and ``state`` changes need a restart (logged).
+
+**Timeouts**: a cycle cut at its loop's timeout is a failed cycle (``CycleTimeout``) when its scan
+was cut; if the scan had ended and the policies step overran, the scan stands.
 
 **systemd** (``Type=notify``): READY=1 once every source completed a cycle, STATUS= after each
 cycle, WATCHDOG=1 while every loop keeps its rhythm, RELOADING=1 around a reload, STOPPING=1 on
@@ -56,9 +63,9 @@ from taskwatch.leader import (
 )
 from taskwatch.limiter import BucketStats
 from taskwatch.metrics import Metrics
-from taskwatch.notify import Notifier, Target
+from taskwatch.notify import Notifier, NotifierHost
 from taskwatch.policy.rules import Rule, compile_rules
-from taskwatch.runtime import Runtime, Source, build_runtime
+from taskwatch.runtime import Runtime, Source, build_notifier, build_runtime
 from taskwatch.sdnotify import SystemdNotifier, status_summary, watchdog_loop
 from taskwatch.server import HttpServer, build_app
 from taskwatch.settings import Settings, load_settings
@@ -112,11 +119,13 @@ class Supervisor:
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self.systemd = systemd or SystemdNotifier.from_env()
         self.transport = transport or Transport(
-            timeouts=Timeouts(connect=settings.api.connect_timeout, total=settings.api.timeout)
+            timeouts=Timeouts(connect=settings.api.connect_timeout, total=settings.api.timeout),
+            max_body=settings.api.max_body_bytes,
         )
         self.http: HttpServer | None = None
         self._stop = anyio.Event()
         self._wake = anyio.Event()
+        self._retiring: anyio.CancelScope | None = None
         self.started = anyio.Event()
         """Set once the HTTP server listens and the loops are starting."""
         self._ready_sent = False
@@ -124,6 +133,7 @@ class Supervisor:
         self._web_config: WebConfig | None = None
         self._started_wall = self.clock.now().timestamp()
         self.journal = Journal(settings.state.path, clock=self.clock)
+        self.notifications = NotifierHost(self._notifier(settings))
         self._lease_store: KubernetesLeaseStore | None = None
         self.elector: Elector = elector or self._elector(settings)
         self.identity = self.elector.identity
@@ -132,7 +142,7 @@ class Supervisor:
             journal=self.journal,
             metrics=self.metrics,
             clock=self.clock,
-            notifier=self._notifier(settings),
+            notifier=self.notifications.current,
             max_per_cycle=settings.actions.max_per_cycle,
             attempts=settings.actions.attempts,
             retry_after=settings.actions.retry_after,
@@ -183,27 +193,13 @@ class Supervisor:
             transport=self.transport,
             rng=self.rng,
             job=self._cycle,
+            on_timeout=self._timed_out,
             previous=previous,
             replica=self.identity if settings.leader.enabled else None,
         )
 
     def _notifier(self, settings: Settings) -> Notifier | None:
-        targets = [
-            Target(
-                name=n.name,
-                url=n.url.get_secret_value(),
-                format=n.format,
-                batch_size=n.batch_size,
-                flush_interval=n.flush_interval,
-                timeout=n.timeout,
-                attempts=n.attempts,
-                results=frozenset(str(r) for r in n.results),
-            )
-            for n in settings.notifications
-        ]
-        if not targets:
-            return None
-        return Notifier(targets, clock=self.clock, on_result=self.metrics.notification)
+        return build_notifier(settings, clock=self.clock, metrics=self.metrics)
 
     @property
     def sources(self) -> list[Source]:
@@ -232,6 +228,11 @@ class Supervisor:
         self._tell_systemd(acted)
         return report
 
+    def _timed_out(self, watcher: Watcher, timeout: float) -> None:
+        """A cycle its loop cancelled at ``timeout``: a failed one if its scan was cut."""
+        if watcher.timed_out(timeout) is not None:
+            self._tell_systemd(0)
+
     def _tell_systemd(self, acted: int) -> None:
         sources = self.sources
         ok = sum(1 for s in sources if s.watcher.last_report and s.watcher.last_report.ok)
@@ -257,12 +258,9 @@ class Supervisor:
             async with self.transport, anyio.create_task_group() as tg:
                 for i, s in enumerate(sources):
                     tg.start_soon(one, i, s, name=f"once:{s.name}")
-            notifier = self.notifier
-            if notifier is not None:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(notifier.run, name="notify")
-                    await notifier.aclose()
-                    tg.cancel_scope.cancel()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self.notifications.run, name="notifications")
+                await self.notifications.aclose()
         return [r for r in reports if r is not None]
 
     @contextlib.contextmanager
@@ -308,6 +306,7 @@ class Supervisor:
                     if interval:
                         tg.start_soon(self._watchdog, interval / 2, name="watchdog")
                     tg.start_soon(self._elect, name="elector")
+                    tg.start_soon(self.notifications.run, name="notifications")
                     log.info(
                         "taskwatch.started",
                         listen=self.http.url,
@@ -317,6 +316,7 @@ class Supervisor:
                     self.started.set()
                     while not self.stopped:
                         await self._run_loops()
+                    await self.notifications.aclose()  # the loops have stopped: nothing to add
                     tg.cancel_scope.cancel()
             finally:
                 self.systemd.stopping()
@@ -332,24 +332,27 @@ class Supervisor:
         await self.elector.run()
 
     async def _run_loops(self) -> None:
-        """The notifier, and the current runtime's loops while this replica leads, until a stop
-        or a reload wakes us."""
+        """The current runtime's loops while this replica leads, until a stop or a reload wakes
+        us. On a reload each loop first finishes the cycle in flight (``Loop.retire``: a cut
+        cycle would be lost until the next tick); a stop cancels at once. The notifier is not
+        among them: a reload must not stop it (see NotifierHost)."""
         self._wake = anyio.Event()
-        notifier = self.notifier
+        sources = list(self.sources)
         async with anyio.create_task_group() as inner:
-            if notifier is not None:
-                inner.start_soon(notifier.run, name="notify")
-            inner.start_soon(self._lead, name="leadership")
+            inner.start_soon(self._lead, sources, name="leadership")
             await self._wake.wait()
-            if notifier is not None:
-                await notifier.aclose()
+            with anyio.CancelScope() as self._retiring:  # stop() cancels it
+                if not self.stopped:
+                    async with anyio.create_task_group() as retiring:
+                        for s in sources:
+                            retiring.start_soon(s.loop.retire, name=f"retire:{s.name}")
+            self._retiring = None
             inner.cancel_scope.cancel()
 
-    async def _lead(self) -> None:
+    async def _lead(self, sources: list[Source]) -> None:
         """Each time this replica gains leadership, run the loops until it loses it."""
         while True:
             await self.elector.wait_until(True)
-            sources = list(self.sources)
             for s in sources:  # a beat from an earlier term must not read as a stalled loop
                 s.loop.heartbeat.last = s.loop.heartbeat.in_cycle_since = None
             async with anyio.create_task_group() as loops:
@@ -378,6 +381,8 @@ class Supervisor:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        if self._retiring is not None:
+            self._retiring.cancel()
 
     @property
     def stopped(self) -> bool:
@@ -426,7 +431,8 @@ class Supervisor:
         elif self.settings.actions.paused and not settings.actions.paused:
             executor.resume()
         if settings.notifications != self.settings.notifications:
-            executor.notifier = self._notifier(settings)
+            self.notifications.replace(self._notifier(settings))  # queued events handed over
+            executor.notifier = self.notifications.current
         self.rules = rules
         self.settings = settings
 
@@ -444,7 +450,7 @@ class Supervisor:
             ],
             tasks=[t for s in self.sources for t in s.watcher.actionable()],
             rules=self.rules,
-            actions=self.journal.recent(since, limit=25),
+            actions=self.journal.recent_grouped(since, limit=25),  # a failure streak: one row
             actions_since=since,
         )
 
@@ -478,4 +484,8 @@ class Supervisor:
             for s in self.sources
         }
         ok = bool(sources) and all(v["ready"] for v in sources.values())
-        return ok, {"config": "loaded", "leader": self._leader_view(), "sources": sources}
+        # A journal that cannot be written means no action can be recorded, so none is taken:
+        # not ready (a restart would not free the disk, so not unhealthy). See journalguard.
+        ok = ok and self.executor.guard.ok
+        view = {"config": "loaded", "leader": self._leader_view(), "sources": sources}
+        return ok, {**view, "journal": self.executor.guard.view()}

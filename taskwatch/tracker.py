@@ -1,18 +1,33 @@
 """What taskwatch knows about the tasks of one source, and what changed since the last cycle.
 
-The decision of what to fetch is a pure function, :func:`diff`, over fingerprints: a task whose
-fingerprint is unchanged needs no detail call. :class:`Tracker` keeps, per source, the latest full
-snapshot of every *active* task (policies need their fields) and only a compact record of finished
-ones (enough to observe each finish exactly once and to forget it when it leaves the API's window).
+The decision of what to fetch is a pure function, :func:`diff`, over the fingerprints of *list
+records*: a task whose list record is unchanged since the last cycle needs no detail call (a
+tracked task keeps its list record's fingerprint even after a detail call, so a list and a detail
+that disagree cannot trigger a call every cycle). :class:`Tracker` keeps, per source, the latest
+full snapshot of every *active* task (policies need their fields) and only a compact record of
+finished ones: enough to observe each finish exactly once.
+
+The list can contradict the detail for ever (the API documentation's own example answers list a
+task as PROCESSING whose detail says FINISH). Once a detail said a task finished, the task stays
+finished: it is observed once, it is not watched as active, and while the active listing shows it
+with the same record (:attr:`Tracker.stale`) it is not described again. A changed record is
+described once more: if the detail still says finished, nothing is observed again; if it says the
+task is active, it is watched again, and its next end is still not observed a second time.
+
+How long a finished id is remembered (bounded memory): while the API's window since its creation
+lasts, and after that for as long as the API still lists it (checked at each sweep, when the
+listings are complete): the API cannot show it again once both are over. So memory is bounded by
+the finished tasks of one window plus whatever the API lists.
 
 Not guaranteed: a task that is created and finishes between two cycles is seen only by the next
-sweep of finished tasks; its queue wait and duration are still observed then, once.
+sweep of finished tasks; its queue wait and duration are still observed then, once. A finished id
+the API stops listing and lists again after its window is new to taskwatch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Hashable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 
 from taskwatch.models import Phase, Task
 
@@ -25,27 +40,44 @@ class Diff:
     changed: tuple[str, ...] = ()
     gone: tuple[str, ...] = ()
     unchanged: tuple[str, ...] = ()
+    settled: tuple[str, ...] = ()
+    """Listed as active, but a detail already said they finished and their list record has not
+    changed since: no call, not active."""
 
     @property
     def to_refresh(self) -> tuple[str, ...]:
         return self.new + self.changed
 
 
-def diff(previous: Mapping[str, Hashable], current: Mapping[str, Task]) -> Diff:
-    """Compare fingerprints by id. Pure; order follows ``current`` then ``previous``."""
+def diff(
+    previous: Mapping[str, Hashable],
+    current: Mapping[str, Task],
+    settled: Mapping[str, Hashable] | None = None,
+) -> Diff:
+    """Compare fingerprints by id. ``settled``: finished tasks the last listing still showed, by
+    the fingerprint of that list record; such a task listed again with the same fingerprint is
+    settled, with another one it is changed. Pure; order follows ``current`` then ``previous``."""
+    done = settled or {}
     new: list[str] = []
     changed: list[str] = []
     unchanged: list[str] = []
+    quiet: list[str] = []
     for task_id, task in current.items():
         before = previous.get(task_id, _MISSING)
         if before is _MISSING:
-            new.append(task_id)
+            ended = done.get(task_id, _MISSING)
+            if ended is _MISSING:
+                new.append(task_id)
+            elif ended == task.fingerprint:
+                quiet.append(task_id)
+            else:
+                changed.append(task_id)
         elif before != task.fingerprint:
             changed.append(task_id)
         else:
             unchanged.append(task_id)
     gone = [task_id for task_id in previous if task_id not in current]
-    return Diff(tuple(new), tuple(changed), tuple(gone), tuple(unchanged))
+    return Diff(tuple(new), tuple(changed), tuple(gone), tuple(unchanged), tuple(quiet))
 
 
 _MISSING = object()
@@ -56,32 +88,49 @@ class Tracker:
     """The state of one source between cycles."""
 
     window: float
-    """Seconds after creation past which the API forgets a task (MPS: 7 days)."""
+    """Seconds after creation during which the API may list a task (MPS: 7 days)."""
     active: dict[str, Task] = field(default_factory=dict)
     finished: dict[str, float] = field(default_factory=dict)
     """Finished task id → its creation time (for eviction); each finish is observed once."""
+    stale: dict[str, Hashable] = field(default_factory=dict)
+    """Finished tasks the last active listing still showed → that list record's fingerprint."""
 
     def fingerprints(self) -> dict[str, Hashable]:
         return {task_id: task.fingerprint for task_id, task in self.active.items()}
 
     def merge(self, current: Mapping[str, Task], refreshed: Iterable[Task]) -> dict[str, Task]:
-        """The new active map: fresh observations, with the previous detail carried over for
-        unchanged tasks (no detail call was made for them)."""
+        """The new active map: fresh observations (keeping the fingerprint of their list record,
+        which the next cycle compares), with the previous detail carried over for unchanged
+        tasks (no detail call was made for them). A task known finished stays out unless a fresh
+        detail says otherwise: the list alone does not revive it."""
         fresh = {t.id: t for t in refreshed}
         merged: dict[str, Task] = {}
         for task_id, task in current.items():
-            if task_id in fresh:
-                merged[task_id] = fresh[task_id]
+            seen = fresh.get(task_id)
+            if seen is not None:
+                same = seen.fingerprint == task.fingerprint
+                merged[task_id] = seen if same else replace(seen, fingerprint=task.fingerprint)
                 continue
             before = self.active.get(task_id)
+            if before is None and task_id in self.finished:
+                continue
             if before is not None and before.detail is not None and task.detail is None:
                 task = task.with_detail(before.detail)
             merged[task_id] = task
         return merged
 
-    def commit(self, active: Mapping[str, Task], ended: Iterable[Task]) -> list[Task]:
+    def commit(
+        self,
+        active: Mapping[str, Task],
+        ended: Iterable[Task],
+        *,
+        listed: Mapping[str, Task] | None = None,
+    ) -> list[Task]:
         """Install the new active map and record ended tasks; returns the ones never seen ended
-        before (observe those into histograms and counters exactly once)."""
+        before (observe those into histograms and counters exactly once). ``listed``: this
+        cycle's active listing (without tasks whose detail call failed); the finished tasks it
+        shows are remembered with their record's fingerprint (:attr:`stale`), the others'
+        fingerprints forgotten."""
         first_time: list[Task] = []
         self.active = {k: v for k, v in active.items() if v.phase is not Phase.DONE}
         for task in (*ended, *(v for v in active.values() if v.phase is Phase.DONE)):
@@ -89,6 +138,12 @@ class Tracker:
                 continue
             self.finished[task.id] = task.created if task.created is not None else 0.0
             first_time.append(task)
+        if listed is not None:
+            self.stale = {
+                k: t.fingerprint
+                for k, t in listed.items()
+                if k in self.finished and k not in self.active
+            }
         return first_time
 
     def remember(self, tasks: Iterable[Task]) -> None:
@@ -96,12 +151,17 @@ class Tracker:
         for task in tasks:
             self.finished.setdefault(task.id, task.created if task.created is not None else 0.0)
 
-    def evict(self, now: float) -> int:
-        """Forget finished tasks created before the API's window; returns how many."""
+    def evict(self, now: float, *, listed: Collection[str] | None = None) -> int:
+        """Forget finished tasks created before the API's window that ``listed`` (every id of a
+        complete scan: active and finished listings) does not show; ``None`` (no complete scan
+        this cycle) forgets nothing. Returns how many were forgotten."""
+        if listed is None:
+            return 0
         horizon = now - self.window
-        old = [k for k, created in self.finished.items() if created < horizon]
+        old = [k for k, created in self.finished.items() if created < horizon and k not in listed]
         for k in old:
             del self.finished[k]
+            self.stale.pop(k, None)
         return len(old)
 
     def seen_finished(self, task_id: str) -> bool:

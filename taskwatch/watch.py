@@ -2,7 +2,9 @@
 
 The cost model is the point of this module. Each cycle lists the active tasks (cheap: a few pages)
 and asks for detail only for tasks that are new, whose fingerprint changed, or that left the
-active listing (that is how their end is learnt). The finished list is swept rarely, on a jittered
+active listing (that is how their end is learnt); a task a detail said finished is not described
+again while the active listing shows the same record (:mod:`taskwatch.tracker` says why and how
+long finished ids are remembered). The finished list is swept rarely, on a jittered
 schedule, to catch tasks that were born and died between two cycles; the first sweep is a baseline
 (finished history is recorded, not counted as new finishes).
 
@@ -27,7 +29,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from taskwatch.clock import Clock
-from taskwatch.errors import TaskwatchError
+from taskwatch.errors import CycleTimeout, TaskwatchError
 from taskwatch.metrics import Metrics, summarise
 from taskwatch.models import ACTIONABLE_WHEN_DONE, Phase, SourceKey, Task
 from taskwatch.products.base import Adapter, CallCounter
@@ -60,6 +62,8 @@ class CycleReport:
     seconds: float
     calls: dict[str, int]
     active: int = 0
+    """Tasks held after the cycle, as ``taskwatch_tasks`` counts them: the active ones and every
+    listed ended Live task; a failed cycle keeps the last good count (it changed nothing)."""
     new: int = 0
     changed: int = 0
     gone: int = 0
@@ -95,6 +99,8 @@ class Watcher:
     _next_sweep: float | None = None
     _baselined: bool = False
     _streak: _Streak | None = None
+    _scan: tuple[float, CallCounter] | None = None
+    """The cycle in progress (its start and calls), left set if it is cancelled mid-scan."""
 
     def __post_init__(self) -> None:
         self.tracker = Tracker(window=self.adapter.window)
@@ -124,10 +130,25 @@ class Watcher:
         """Run one cycle; never raises for API trouble (it is reported instead)."""
         started = self.clock.monotonic()
         calls = CallCounter()
+        self._scan = (started, calls)
         try:
             report = await self._cycle(calls, started)
         except TaskwatchError as exc:
             report = self._failed(started, calls, exc)
+        self._scan = None
+        return self._finished(report)
+
+    def timed_out(self, timeout: float) -> CycleReport | None:
+        """The loop cancelled this source's cycle at its ``timeout``. A scan cut short is a failed
+        cycle like any other (reason ``CycleTimeout``: counted, in the failure streak's log, the
+        last report); None if the scan had ended (the policies step overran: the scan stands)."""
+        scan, self._scan = self._scan, None
+        if scan is None:
+            return None
+        started, calls = scan
+        return self._finished(self._failed(started, calls, CycleTimeout(timeout)))
+
+    def _finished(self, report: CycleReport) -> CycleReport:
         self.last_report = report
         self.metrics.cycle_finished(
             self.source, seconds=report.seconds, calls=report.total_calls, error=report.error
@@ -139,6 +160,7 @@ class Watcher:
             source=self.source,
             seconds=self.clock.monotonic() - started,
             calls=dict(calls.by_action),
+            active=len(self.actionable()),  # the last good state, kept (and still exported)
             error=type(exc).__name__,
             message=str(exc),
         )
@@ -208,7 +230,7 @@ class Watcher:
         sweep = self._sweep_due()
         scan = await self.adapter.scan(sweep=sweep, calls=calls)
         tracker = self.tracker
-        d = diff(tracker.fingerprints(), scan.active)
+        d = diff(tracker.fingerprints(), scan.active, tracker.stale)
 
         to_refresh: list[Task] = [scan.active[i] for i in d.to_refresh]
         to_refresh += [tracker.active[i] for i in d.gone]
@@ -252,24 +274,26 @@ class Watcher:
         active = tracker.merge(current, [t for t in refreshed if t.id in current])
 
         tracker.remember(baseline)  # history before taskwatch looked: recorded, not observed
-        first_time = tracker.commit(active, ended)
+        listed = {k: t for k, t in scan.active.items() if k not in deferred}
+        first_time = tracker.commit(active, ended, listed=listed)
         for task in first_time:
             self.metrics.task_finished(task)
         now_wall = self.clock.now().timestamp()
-        tracker.evict(now_wall)
+        complete = {*scan.active, *scan.finished} if scan.swept else None
+        tracker.evict(now_wall, listed=complete)  # what the API still lists is remembered
         if sweep:
             self._baselined = True
             self._schedule_sweep()
         if self.source.product in ACTIONABLE_WHEN_DONE:
             self.listed_done = {k: t for k, t in scan.finished.items() if k not in tracker.active}
-        self.metrics.publish_tasks(self.source, summarise(tracker.active.values()))
+        self.metrics.publish_tasks(self.source, summarise(self.actionable()))
         self.last_success_wall = now_wall
         self._recovered()
         report = CycleReport(
             source=self.source,
             seconds=self.clock.monotonic() - started,
             calls=dict(calls.by_action),
-            active=len(tracker.active),
+            active=len(self.actionable()),
             new=len(d.new),
             changed=len(d.changed),
             gone=len(d.gone),
@@ -287,6 +311,7 @@ class Watcher:
             changed=report.changed,
             gone=report.gone,
             finished=report.finished,
+            settled=len(d.settled),
             swept=report.swept,
         )
         return report

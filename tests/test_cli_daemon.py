@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import json
 import signal
+import sqlite3
 from pathlib import Path
 
 import pytest
 
+from taskwatch.emulator.faults import Fault
 from tests.e2e.daemon import EMULATOR_LIMITS
+from tests.e2e.test_policies import live
+from tests.e2e.waiting import eventually
 from tests.emulator.harness import SECRET_ID, SECRET_KEY, running_emulator
 from tests.processes import spawn
 
@@ -37,7 +43,10 @@ products:
   live: {interval: 5s}
 api: {budget: 1.0}
 http: {listen: "127.0.0.1:0"}
+state: {path: %s}
 """
+"""Credentials, endpoint, then the journal: under the test's own directory, never the default
+/var/lib/taskwatch, which would be shared by every test (and locked by whichever runs)."""
 
 BAD = [
     ("accounts: []\n", "accounts"),
@@ -85,7 +94,7 @@ async def test_the_shipped_configs_are_valid() -> None:
 async def test_once_runs_one_cycle_per_source_and_prints_a_table(tmp_path: Path) -> None:
     async with running_emulator(limits=EMULATOR_LIMITS) as emu:
         path = tmp_path / "tw.yaml"
-        path.write_text(GOOD % (SECRET_ID, SECRET_KEY, emu.url))
+        path.write_text(GOOD % (SECRET_ID, SECRET_KEY, emu.url, tmp_path / "state.db"))
         code, out, err = await taskwatch("once", "--config", str(path))
     assert code == 0, err
     lines = out.splitlines()
@@ -101,7 +110,7 @@ async def test_once_runs_one_cycle_per_source_and_prints_a_table(tmp_path: Path)
 async def test_once_exits_1_when_a_source_fails(tmp_path: Path) -> None:
     async with running_emulator(limits=EMULATOR_LIMITS) as emu:
         path = tmp_path / "tw.yaml"
-        path.write_text(GOOD % (SECRET_ID, "wrong-secret-key-0000", emu.url))
+        path.write_text(GOOD % (SECRET_ID, "wrong-secret-key-0000", emu.url, tmp_path / "state.db"))
         code, out, _ = await taskwatch("once", "--config", str(path))
     assert code == 1
     assert "FAILED (AuthError)" in out
@@ -111,7 +120,7 @@ async def test_once_exits_1_when_a_source_fails(tmp_path: Path) -> None:
 async def test_run_serves_until_sigterm_and_stops_promptly(tmp_path: Path) -> None:
     async with running_emulator(limits=EMULATOR_LIMITS) as emu:
         path = tmp_path / "tw.yaml"
-        path.write_text(GOOD % (SECRET_ID, SECRET_KEY, emu.url))
+        path.write_text(GOOD % (SECRET_ID, SECRET_KEY, emu.url, tmp_path / "state.db"))
         proc = await spawn(
             "--log-level",
             "info",
@@ -220,3 +229,99 @@ async def test_audit_lists_the_journal_as_a_table_and_as_json(tmp_path: Path) ->
     code, _, err = await taskwatch("audit", "--state", str(tmp_path / "none.db"))
     assert code == 1
     assert "no journal" in err
+
+
+ACTING = """
+accounts:
+  - name: main
+    credentials: {from: static, secret_id: %(sid)s, secret_key: %(key)s}
+    endpoint: %(url)s
+products:
+  mps: {interval: 1s, jitter: 0}
+  dlc: {enabled: false}
+  live: {enabled: false}
+api: {budget: 1.0}
+http: {listen: "127.0.0.1:0"}
+state: {path: %(state)s}
+policies:
+  - name: abort-long-live
+    product: mps
+    filters:
+      - type: LiveStreamProcessTask
+      - status: PROCESSING
+      - running_longer_than: 6h
+    action: abort
+    enforce: true
+"""
+
+
+def intents(state: Path) -> list[tuple[str, str | None]]:
+    """(task, result) of every journal record, read the way `taskwatch audit` reads."""
+    if not state.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{state}?mode=ro", uri=True, timeout=5) as db:
+            return list(
+                db.execute(
+                    "SELECT i.task_id, o.result FROM intents i "
+                    "LEFT JOIN outcomes o ON o.intent_id = i.id ORDER BY i.id"
+                )
+            )
+    except sqlite3.OperationalError:  # being created right now: look again later
+        return []
+
+
+async def test_a_second_daemon_or_once_on_the_same_journal_never_acts_a_second_time(
+    tmp_path: Path,
+) -> None:
+    """`run` + `run` and `run` + `once` on one state.path used to send 20 aborts for 10 tasks.
+
+    Each abort is held 0.5 s by the emulator, so the first daemon is still working through the
+    ten when the second daemon and `once` start, scan and find tasks not yet aborted."""
+    held = Fault(kind="latency", product="mps", action="ManageTask", seconds=0.5)
+    limits = {**EMULATOR_LIMITS, ("mps", "ManageTask"): 100_000}  # its clock stands still
+    async with running_emulator(limits=limits, faults=[held]) as emu:
+        targets = {live(emu.world, 7 + i / 10) for i in range(10)}
+        state = tmp_path / "state" / "state.db"
+        config = tmp_path / "tw.yaml"
+        config.write_text(
+            ACTING % {"sid": SECRET_ID, "key": SECRET_KEY, "url": emu.url, "state": state}
+        )
+        pipes = {"stdout": asyncio.subprocess.PIPE, "stderr": asyncio.subprocess.PIPE}
+        first = await spawn("run", "--config", str(config), **pipes)
+        await eventually(lambda: intents(state), "the first daemon's first intent")
+        second = await spawn("run", "--config", str(config), **pipes)
+        once = await spawn("once", "--config", str(config), **pipes)
+        once_out, once_err = await asyncio.wait_for(once.communicate(), timeout=60)
+        await eventually(
+            lambda: (
+                all(emu.world.mps[t].status == "FINISH" for t in targets)
+                and len(intents(state)) >= len(targets)
+                and all(r is not None for _, r in intents(state))
+            ),
+            "every target aborted and every intent resolved",
+        )
+        with contextlib.suppress(TimeoutError):  # it should have refused long ago
+            await asyncio.wait_for(second.wait(), timeout=5)
+        for proc in (first, second):
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+        _, first_err = await asyncio.wait_for(first.communicate(), timeout=15)
+        _, second_err = await asyncio.wait_for(second.communicate(), timeout=15)
+        calls = collections.Counter(
+            e.params["TaskId"] for e in emu.emulator.log if e.action == "ManageTask"
+        )
+    assert calls == dict.fromkeys(targets, 1), f"{sum(calls.values())} calls: {calls}"
+    assert first.returncode == 0, first_err.decode()[-2000:]
+    assert second.returncode == 1
+    refusal = second_err.decode().strip()
+    assert len(refusal.splitlines()) == 1, refusal  # one line, no traceback
+    assert str(state) in refusal
+    assert f"pid {first.pid}" in refusal
+    assert once.returncode == 0, once_err.decode()
+    assert once_out.decode().splitlines()[1].split()[:2] == ["main/mps/global", "ok"]
+    warning = once_err.decode()
+    assert str(state) in warning
+    assert f"pid {first.pid}" in warning
+    assert "no policy" in warning
+    assert sorted(t for t, r in intents(state) if r == "done") == sorted(targets)

@@ -416,6 +416,18 @@ def test_two_instances_with_their_own_registries_do_not_collide() -> None:
     Metrics()
 
 
+def test_a_policy_action_is_counted_per_account_and_product_so_alerts_can_be_routed(
+    metrics: Metrics, registry: CollectorRegistry
+) -> None:
+    metrics.policy_action("abort-long-live", "abort", "failed", account="acct-a", product="mps")
+    metrics.policy_action("abort-long-live", "abort", "failed", account="acct-b", product="mps")
+    metrics.policy_action("abort-long-live", "abort", "failed", account="acct-b", product="mps")
+    labels = {"policy": "abort-long-live", "action": "abort", "result": "failed", "product": "mps"}
+    actions = "taskwatch_policy_actions_total"
+    assert registry.get_sample_value(actions, {**labels, "account": "acct-a"}) == 1
+    assert registry.get_sample_value(actions, {**labels, "account": "acct-b"}) == 2
+
+
 # --- the whole exposition -----------------------------------------------------------------------
 
 
@@ -436,7 +448,7 @@ def full(metrics: Metrics, clock: ManualClock) -> None:
     metrics.set_leader(True)
     metrics.leader_changed(True)
     metrics.policy_matched("abort-long-live")
-    metrics.policy_action("abort-long-live", "abort", "done")
+    metrics.policy_action("abort-long-live", "abort", "done", account="acct-a", product="mps")
     metrics.set_actions_paused(False)
     metrics.notification("ops-wecom", "sent")
 
@@ -472,6 +484,8 @@ def test_every_family_is_named_taskwatch_and_promtool_finds_the_exposition_lint_
         "taskwatch_policy_actions",
         "taskwatch_actions_paused",
         "taskwatch_notifications",
+        "taskwatch_label_values_folded",
+        "taskwatch_journal_errors",
     }
     done = promtool("check", "metrics", stdin=generate_latest(registry))
     assert done.returncode == 0, done.stdout + done.stderr

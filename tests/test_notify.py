@@ -17,6 +17,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -654,3 +655,41 @@ async def test_the_wecom_key_never_appears_in_logs(receiver: Receiver) -> None:
     assert {e["host"] for e in warnings.values()} == {"127.0.0.1"}
     assert WECOM_KEY not in repr(captured)
     assert "key=" not in repr(captured)
+
+
+# --- a coarse clock ---------------------------------------------------------------------------
+
+
+class CoarseClock:
+    """Loop time in whole microseconds, as looptime keeps it: ``queued + flush_interval`` can
+    land a hair after every instant this clock can show (0.1 + 0.2 > 0.3 in floating point)."""
+
+    def __init__(self) -> None:
+        self.us = 0
+
+    def monotonic(self) -> float:
+        return self.us / 1e6
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(T0, UTC)
+
+
+async def test_a_flush_due_a_hair_after_the_clocks_last_tick_is_sent_instead_of_spinning(
+    receiver: Receiver,
+) -> None:
+    clock = CoarseClock()
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        clock.us += int(seconds * 1e6)  # a wait shorter than the tick does not move the clock
+        await anyio.lowlevel.checkpoint()
+
+    notifier = Notifier([target(receiver.url(), flush_interval=0.2)], clock=clock, sleep=sleep)
+    clock.us = 100_000
+    notifier.notify(record(1))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(notifier.run)
+        await receiver.wait_for(1)
+        await notifier.aclose()
+    assert len(waits) == 1  # one wait of the flush interval, then the batch went out

@@ -1057,10 +1057,10 @@ def test_an_unreadable_file_reads_file_and_reason(
 ) -> None:
     path = write(tmp_path, GOOD_ACCOUNT)
 
-    def denied(self: Path) -> bytes:
+    def denied(self: Path, *args: object, **kwargs: object) -> bytes:
         raise PermissionError(13, "Permission denied", str(self))
 
-    monkeypatch.setattr(Path, "read_bytes", denied)  # root reads anything, so no chmod here
+    monkeypatch.setattr(Path, "open", denied)  # root reads anything, so no chmod here
     assert load_error(path) == f"{path}: Permission denied"
 
 

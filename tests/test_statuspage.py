@@ -272,3 +272,66 @@ async def test_the_page_is_served_at_the_root_as_uncached_html() -> None:
             assert response.status == 200
             assert response.headers["Content-Type"].startswith("text/css")
             assert ".badge" in await response.text()
+
+
+# --- waiting tasks, failing sources ---------------------------------------------------------------
+
+
+def test_snapshot_keeps_the_longest_waiting_tasks_first_and_leaves_scheduled_live_tasks_out() -> (
+    None
+):
+    stuck = Task("mps", "main", "global", "stuck-1", "WorkflowTask", "WAITING", Phase.PENDING,
+                 created=NOW - 26 * HOUR)  # fmt: skip
+    scheduled = Task("live", "main", "ap-guangzhou", "pull-later", "PullLivePushLive", "enable",
+                     Phase.PENDING, created=NOW - 72 * HOUR)  # fmt: skip
+    tasks = [
+        *(waiting("mps", "global", f"w{i}", "WorkflowTask", "WAITING") for i in range(12)),
+        waiting("dlc", "ap-guangzhou", "q1", "SparkSQLTask", "queued"),
+        stuck,
+        scheduled,
+        running("mps", "global", "r1", "WorkflowTask", "PROCESSING", 30.0),
+    ]
+    snap = snapshot_from(now=NOW, sources=[], tasks=tasks, rules=[], actions=[], oldest=5)
+    assert [w.id for w in snap.oldest_waiting][:1] == ["stuck-1"]
+    assert snap.oldest_waiting[0].waiting_for == 26 * HOUR
+    assert len(snap.oldest_waiting) == 5
+    assert "pull-later" not in {w.id for w in snap.oldest_waiting}
+    assert "r1" not in {w.id for w in snap.oldest_waiting}
+    text = text_of(render(snap))
+    assert "Oldest waiting tasks Product Account / region Task Type Status Waiting for" in text
+    assert "mps main / global stuck-1 WorkflowTask WAITING 1d 2h" in text
+
+
+def test_no_waiting_task_reads_as_a_sentence() -> None:
+    text = text_of(render(StatusSnapshot(now=NOW)))
+    assert "No MPS or DLC task is waiting to start." in text
+
+
+def test_a_failing_source_shows_the_count_its_report_keeps_and_a_never_good_one_shows_none() -> (
+    None
+):
+    kept = CycleReport(MPS, 1.0, {"DescribeTasks": 1}, active=42, error="ServerError", message="x")
+    never = CycleReport(DLC, 1.0, {"DescribeTasks": 1}, error="AuthError", message="denied")
+    snap = snapshot_from(
+        now=NOW,
+        sources=[(str(MPS), kept, NOW - 600), (str(DLC), never, None)],
+        tasks=[],
+        rules=[],
+        actions=[],
+    )
+    page = render(snap)
+    assert "main/mps/global failing 1.00 s 1 42 0 0 0 0" in text_of(page)
+    never_row = next(row for row in page.split("<tr>") if "main/dlc/ap-guangzhou" in row)
+    calls_then_tasks = '<td class="num">1</td><td class="num"></td><td class="num">0</td>'
+    assert calls_then_tasks in never_row  # the Tasks cell is empty, not 0
+
+
+def test_a_200_kb_error_message_is_cut_on_the_page() -> None:
+    huge = "FailedOperation." + "X" * 200_000
+    failed = CycleReport(DLC, 1.0, {"DescribeTasks": 1}, error="ApiError", message=huge)
+    snap = snapshot_from(
+        now=NOW, sources=[(str(DLC), failed, NOW - 60)], tasks=[], rules=[], actions=[]
+    )
+    page = render(snap)
+    assert len(page) < 20_000
+    assert "FailedOperation.XXXX" in page

@@ -89,6 +89,7 @@ async def test_the_status_page_renders_in_chromium_and_is_kept_as_a_screenshot(
             "Sources",
             "Tasks",
             "Oldest running tasks",
+            "Oldest waiting tasks",
             "Policies",
             "Recent actions",
         ]

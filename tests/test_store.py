@@ -201,11 +201,12 @@ def test_an_intent_without_outcome_is_unresolved_in_a_brand_new_journal(
     intent_id = crashed.intent(**ABORT)
     settled = crashed.intent(**abort(task_id="other"))
     crashed.outcome(settled, result="done")
-    # The first process "dies" here: no outcome, no close.
+    # The first process "dies" here, before the outcome. (Its lock dies with it: the SIGKILL
+    # tests below kill a real process; here the handle is closed so the restart may open.)
+    crashed.close()
     with Journal(path, clock=clock) as restarted:
         [record] = restarted.unresolved()
     assert (record.id, record.task_id, record.result) == (intent_id, TASK_ID, "intent")
-    crashed.close()
 
 
 def test_unresolved_intents_are_listed_oldest_first(journal: Journal, clock: ManualClock) -> None:
@@ -390,6 +391,37 @@ def test_recent_follows_journal_order_when_the_wall_clock_steps_back(
     clock.set_wall(clock.now().replace(year=2025))
     second = journal.intent(**abort(task_id="b"))
     assert [r.id for r in journal.recent(0)] == [first, second]
+
+
+def test_recent_grouped_folds_like_records_into_one_row_with_their_count_and_first_time(
+    journal: Journal, clock: ManualClock
+) -> None:
+    start = clock.now().timestamp()
+    other = journal.intent(**abort(task_id="other"))
+    journal.outcome(other, result="done", request_id="req-other")
+    for n in range(30):  # a stuck task: thirty refused attempts, ten seconds apart
+        clock.advance(10)
+        journal.outcome(journal.intent(**abort(task_id="stuck")), result="failed", code=f"Code{n}")
+    clock.advance(10)
+    last = journal.intent(**abort(task_id="stuck"))
+    journal.outcome(last, result="done", request_id="req-last")
+    journal.would(**abort(task_id="stuck"))  # dry-run records are their own group
+
+    groups = journal.recent_grouped(0, limit=25)
+
+    assert [(g.task_id, g.mode, g.result, g.count) for g in groups] == [
+        ("stuck", "dry-run", "would", 1),
+        ("stuck", "enforce", "done", 1),
+        ("stuck", "enforce", "failed", 30),
+        ("other", "enforce", "done", 1),
+    ]
+    failed = groups[2]
+    assert (failed.first_time, failed.time) == (start + 10, start + 300)
+    assert failed.code == "Code29"  # the group's columns are its newest record's
+    assert groups[1].id == last
+    assert groups[3].request_id == "req-other"
+    assert [g.result for g in journal.recent_grouped(0, limit=2)] == ["would", "done"]
+    assert journal.recent_grouped(start + 5, limit=25)[-1].count == 30  # "other" is too old
 
 
 def test_prune_removes_old_settled_records_and_keeps_unresolved_intents(

@@ -2,8 +2,9 @@
 
 ``rules`` compiles the ``policies:`` of the settings into frozen :class:`Rule` objects, refusing
 at load anything the product's API would refuse later; ``engine`` evaluates them against tasks.
-The filter language lives in ``syntax`` (parsing and checks) and ``filters`` (semantics);
-``catalog`` holds the product facts policy needs and ``feasibility`` judges what a rule can match.
+The filter language lives in ``syntax`` (parsing and checks), ``filters`` (semantics) and
+``patterns`` (regexes, run by RE2 in linear time); ``catalog`` holds the product facts policy
+needs and ``feasibility`` judges what a rule can match.
 
 This package reads tasks and settings only: it never calls an API, keeps no state and knows no
 clock (``now`` is passed in).

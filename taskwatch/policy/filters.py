@@ -18,11 +18,13 @@ An empty string is a value.
 **Ops.** ``eq``/``ne``/``in``/``not-in`` compare values: a number and a numeric string compare as
 numbers (DLC sends times and sizes as strings), true/false equal only true/false. ``gt``, ``ge``,
 ``lt``, ``le`` compare numbers, and numeric strings as numbers; anything else is false. ``regex``
-searches (anchor with ``^``/``$``) and ``glob`` matches the whole text (case-sensitive), both on
-strings and on numbers written out. ``contains`` is a substring test on a string, membership on a
-list and a key test on an object. ``present``/``absent`` test for a value.
+searches (anchor with ``^``/``$``) in time linear in the value, on RE2 (:mod:`.patterns`), and
+``glob`` matches the whole text (case-sensitive), both on strings and on numbers written out.
+``contains`` is a substring test on a string, membership on a list and a key test on an object.
+``present``/``absent`` test for a value.
 
-Not guaranteed: a regex is run as written, so a pathological pattern can be slow on long values.
+Not guaranteed: a regex means what Python's ``re`` says only for what both engines share
+(:mod:`.patterns` lists the differences, such as ASCII ``\\d`` and ``\\w``).
 """
 
 from __future__ import annotations
@@ -169,7 +171,7 @@ def _contains(actual: object, needle: Any) -> bool:
 
 def _regex(actual: object, pattern: Any) -> bool:
     text = _text(actual)
-    return text is not None and pattern.search(text) is not None
+    return text is not None and bool(pattern.search(text))
 
 
 def _glob(actual: object, pattern: Any) -> bool:
@@ -213,8 +215,8 @@ class Compare:
     key: Key
     op: str
     operand: Any
-    """The compiled value: seconds, a tuple of options, a compiled regex, ... (``None`` for
-    present/absent)."""
+    """The compiled value: seconds, a tuple of options, a :class:`~.patterns.Regex`, ... (``None``
+    for present/absent)."""
     text: str
     """As written, for explanations."""
     where: tuple[str | int, ...] = field(default=(), compare=False)

@@ -28,6 +28,7 @@ from taskwatch.models import ACTIONS_BY_PRODUCT
 from taskwatch.policy import feasibility
 from taskwatch.policy.catalog import CALLS, ENDED, LIVE_STREAM, TITLES, possible
 from taskwatch.policy.filters import AllOf, AnyOf, Compare, Filter, Not
+from taskwatch.policy.patterns import Patterns
 from taskwatch.policy.syntax import FilterError, parse_all, parse_any
 from taskwatch.settings import PolicySettings
 
@@ -67,16 +68,21 @@ def compile_rules(specs: Sequence[PolicySettings], *, source: str) -> list[Rule]
     ``policies[i]...`` and whose reason starts ``rule 'NAME':``."""
     rules: list[Rule] = []
     first: dict[str, int] = {}
+    patterns = Patterns()  # one budget for every regex of the file
     for i, spec in enumerate(specs):
         if spec.name in first:
             raise _error(spec, f"duplicate name (also policies[{first[spec.name]}])", source, i)
         first[spec.name] = i
-        rules.append(compile_rule(spec, index=i, source=source))
+        rules.append(compile_rule(spec, index=i, source=source, patterns=patterns))
     return rules
 
 
-def compile_rule(spec: PolicySettings, *, index: int, source: str) -> Rule:
-    """One policy compiled; ``index`` is its place in ``policies`` (for the error's key)."""
+def compile_rule(
+    spec: PolicySettings, *, index: int, source: str, patterns: Patterns | None = None
+) -> Rule:
+    """One policy compiled; ``index`` is its place in ``policies`` (for the error's key);
+    ``patterns`` is the budget its regexes share with the other policies'."""
+    patterns = patterns or Patterns()
     product = spec.product
     try:
         if product not in ACTIONS_BY_PRODUCT:
@@ -88,10 +94,10 @@ def compile_rule(spec: PolicySettings, *, index: int, source: str) -> Rule:
                 f"{ACTIONS_BY_PRODUCT[product]!r} ({CALLS[product]})",
                 "action",
             )
-        match = parse_all(spec.filters, product=product, at=("filters",))
+        match = parse_all(spec.filters, product=product, at=("filters",), patterns=patterns)
         exclude = None
         if spec.exclude is not None:
-            exclude = parse_any(spec.exclude, product=product, at=("exclude",))
+            exclude = parse_any(spec.exclude, product=product, at=("exclude",), patterns=patterns)
         _check(product, spec.action, match, exclude)
     except FilterError as exc:
         raise _error(spec, exc.reason, source, index, *exc.at) from None

@@ -12,7 +12,8 @@ A filter list means "all of these". Each item is one mapping, either a shortcut:
 or a generic test ``{key: ..., op: ..., value: ...}`` (keys and ops: :mod:`.filters`).
 
 Everything that can be known without a task is checked here, so a policy that loads cannot fail
-on a value later: ops and shortcut names exist, regexes compile, ``in``/``not-in`` get a
+on a value later: ops and shortcut names exist, regexes compile on RE2 (:mod:`.patterns`:
+linear time, at most 1,000 characters, bounded memory), ``in``/``not-in`` get a
 non-empty list, ``present``/``absent`` get no value, ``gt``..``le`` get numbers (durations only
 for the time keys ``age``, ``running_for`` and ``waiting_for``, which take nothing else), status
 values belong to the product, and a bare key starting with a lower-case letter must be a virtual
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import re
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -46,6 +46,7 @@ from taskwatch.policy.filters import (
     Not,
     number,
 )
+from taskwatch.policy.patterns import PatternError, Patterns, check_length
 
 SHORTCUTS = ("type", "status", "running_longer_than", "waiting_longer_than", "age")
 COMBINATORS = ("and", "or", "not")
@@ -90,25 +91,32 @@ def _shown(value: object) -> str:
     return text if len(text) <= 70 else text[:67] + "..."
 
 
-def parse_all(items: object, *, product: str, at: _Where) -> AllOf:
-    """A filter list: every item must hold."""
-    return AllOf(_items(items, product, at, 0))
+def parse_all(
+    items: object, *, product: str, at: _Where, patterns: Patterns | None = None
+) -> AllOf:
+    """A filter list: every item must hold. Its regexes count against ``patterns`` (the whole
+    configuration's budget; default: one of its own)."""
+    return AllOf(_items(items, product, at, 0, patterns or Patterns()))
 
 
-def parse_any(items: object, *, product: str, at: _Where) -> AnyOf:
+def parse_any(
+    items: object, *, product: str, at: _Where, patterns: Patterns | None = None
+) -> AnyOf:
     """An ``exclude`` list: any item holding is enough."""
-    return AnyOf(_items(items, product, at, 0))
+    return AnyOf(_items(items, product, at, 0, patterns or Patterns()))
 
 
-def _items(items: object, product: str, at: _Where, depth: int) -> tuple[Filter, ...]:
+def _items(
+    items: object, product: str, at: _Where, depth: int, patterns: Patterns
+) -> tuple[Filter, ...]:
     if not isinstance(items, Sequence) or isinstance(items, str):
         raise FilterError(f"must be a list of filters, not a {_kind(items)}", *at)
     if not items:
         raise FilterError("must not be empty", *at)
-    return tuple(_item(raw, product, (*at, i), depth + 1) for i, raw in enumerate(items))
+    return tuple(_item(raw, product, (*at, i), depth + 1, patterns) for i, raw in enumerate(items))
 
 
-def _item(raw: object, product: str, at: _Where, depth: int) -> Filter:
+def _item(raw: object, product: str, at: _Where, depth: int, patterns: Patterns) -> Filter:
     if depth > MAX_DEPTH:
         raise FilterError(f"filters are nested too deeply (at most {MAX_DEPTH} levels)", *at)
     if not isinstance(raw, Mapping) or not raw:
@@ -118,7 +126,7 @@ def _item(raw: object, product: str, at: _Where, depth: int) -> Filter:
             *at,
         )
     if "key" in raw or "op" in raw:
-        return _generic(raw, product, at)
+        return _generic(raw, product, at, patterns)
     if len(raw) > 1:
         names = ", ".join(str(k)[:20] for k in list(raw)[:5])
         raise FilterError(
@@ -129,7 +137,7 @@ def _item(raw: object, product: str, at: _Where, depth: int) -> Filter:
     ((name, value),) = raw.items()
     here = (*at, str(name))
     if name in ("and", "or"):
-        parts = _items(value, product, here, depth)
+        parts = _items(value, product, here, depth, patterns)
         return AllOf(parts) if name == "and" else AnyOf(parts)
     if name == "not":
         if isinstance(value, Sequence) and not isinstance(value, str):
@@ -138,7 +146,7 @@ def _item(raw: object, product: str, at: _Where, depth: int) -> Filter:
                 "(none of them) or not: {and: [...]} (not all of them)",
                 *here,
             )
-        return Not(_item(value, product, here, depth + 1))
+        return Not(_item(value, product, here, depth + 1, patterns))
     if name in SHORTCUTS:
         return _shortcut(str(name), value, product, here)
     known = (*SHORTCUTS, *COMBINATORS)
@@ -226,7 +234,7 @@ def _duration(value: object, at: _Where) -> float:
 # --- {key, op, value} ----------------------------------------------------------------------------
 
 
-def _generic(raw: Mapping[Any, Any], product: str, at: _Where) -> Filter:
+def _generic(raw: Mapping[Any, Any], product: str, at: _Where, patterns: Patterns) -> Filter:
     for name in raw:
         if name not in GENERIC:
             hint = _suggest(name, GENERIC) or " (a test is {key, op, value})"
@@ -242,7 +250,7 @@ def _generic(raw: Mapping[Any, Any], product: str, at: _Where) -> Filter:
         return Compare(key, op, None, f"{key.text} {op}", at)
     if "value" not in raw:
         raise FilterError(f"op {op!r} needs a value", *at, "value")
-    operand = _operand(key, op, raw["value"], product, (*at, "value"))
+    operand = _operand(key, op, raw["value"], product, (*at, "value"), patterns)
     timed = key.scope == "virtual" and key.path[0] in TIME_KEYS
     shown = format_duration(operand) if timed else _shown(raw["value"])
     return Compare(key, op, operand, f"{key.text} {op} {shown}", at)
@@ -274,7 +282,7 @@ def _key(text: object, at: _Where) -> Key:
     return Key("either", path, text)
 
 
-def _operand(key: Key, op: str, value: object, product: str, at: _Where) -> Any:
+def _operand(key: Key, op: str, value: object, product: str, at: _Where, patterns: Patterns) -> Any:
     name = key.path[0] if key.scope == "virtual" else ""
     if name in TIME_KEYS:
         if op not in _TIME_OPS:
@@ -296,12 +304,11 @@ def _operand(key: Key, op: str, value: object, product: str, at: _Where) -> Any:
     if op in ("regex", "glob"):
         if not isinstance(value, str) or not value:
             raise FilterError(f"op {op!r} needs a non-empty string", *at)
-        if op == "glob":
-            return value
         try:
-            return re.compile(value)
-        except re.error as exc:
-            raise FilterError(f"bad regex: {exc}", *at) from None
+            check_length(value, op)
+            return patterns.regex(value) if op == "regex" else value
+        except PatternError as exc:
+            raise FilterError(exc.reason, *at) from exc
     return _scalar(name if op != "contains" else "", value, product, at)
 
 

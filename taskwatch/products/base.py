@@ -6,7 +6,8 @@ An adapter knows one product's list and detail APIs and how to normalise their r
 the tracker found new, changed or gone. Every API call goes through :meth:`Adapter.call`, which
 counts it against the cycle so the cost of watching is visible.
 
-Paging is guarded: a repeated token or offset, or a page that makes no progress, raises
+Paging is guarded (:mod:`taskwatch.products.paging`): a repeated token, a page that makes no
+progress, a listing that outgrows what its first page announced or :data:`MAX_LISTED` raises
 :class:`PagingError` instead of looping forever.
 """
 
@@ -19,11 +20,28 @@ from typing import Any, ClassVar, Protocol
 
 from taskwatch.clock import Clock
 from taskwatch.errors import TaskwatchError
+from taskwatch.logs import bounded
 from taskwatch.models import SourceKey, Task
+
+MESSAGE_LIMIT = 1500
+"""Characters of a paging error's text (it may quote a token the server sent)."""
+MAX_LISTED = 100_000
+"""The most tasks one listing may bring (one MPS status, one DLC filter, the Live list); past it
+the listing fails as a :class:`PagingError`. No product documents how many tasks an account can
+hold in its list window, so the bound is what taskwatch is built to watch: 100,000 tasks, the
+scale its memory is measured at (docs/performance.md, P5), about 70 MB of listed MPS records. A
+pager that never ends (a fresh token or a growing total with new tasks on every page) stops
+there, after ``MAX_LISTED / page_size`` calls, instead of growing until the cycle's timeout."""
 
 
 class PagingError(TaskwatchError):
-    """A listing did not converge: repeated token, no progress, or too many pages."""
+    """A listing did not converge: repeated token, no progress, or too many pages or tasks.
+
+    Its text quotes what the server sent (a token), so it is scrubbed and capped like an API
+    error's (:func:`taskwatch.logs.bounded`)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(bounded(message, MESSAGE_LIMIT))
 
 
 @dataclass(slots=True)
@@ -127,6 +145,7 @@ class AdapterBase:
         page_size: int | None = None,
         detail_concurrency: int = 8,
         max_pages: int = 10_000,
+        max_tasks: int = MAX_LISTED,
     ) -> None:
         product = self.product
         if self.regional and not region:
@@ -134,14 +153,16 @@ class AdapterBase:
         page_size = self.max_page_size if page_size is None else page_size
         if not 1 <= page_size <= self.max_page_size:
             raise ValueError(f"{product} page_size must be between 1 and {self.max_page_size}")
-        if detail_concurrency < 1 or max_pages < 1:
-            raise ValueError("detail_concurrency and max_pages must be at least 1")
+        if detail_concurrency < 1 or max_pages < 1 or max_tasks < 1:
+            raise ValueError("detail_concurrency, max_pages and max_tasks must be at least 1")
         self.client = client
         self.clock = clock
         self.region = region or None
         self.page_size = page_size
         self.detail_concurrency = detail_concurrency
         self.max_pages = max_pages
+        self.max_tasks = max_tasks
+        """The most tasks one listing may bring (:data:`MAX_LISTED`)."""
         self.source = SourceKey(account, product, region or GLOBAL)
         self.window = self._window
 

@@ -30,6 +30,11 @@ tasks and on ``queue_wait``/``duration`` for tasks that ran. The fingerprint is
 cycle, so it is left out. The SQL stays base64 in ``fields``; a refreshed task's ``detail`` is the
 record plus ``DecodedSQL`` (the text, or ``None`` when it does not decode).
 
+A record without an integer ``State`` or a ``TaskType`` is broken: a ``ProtocolError`` naming the
+field (:mod:`taskwatch.products.shape`), never a task of status ``""``. A listing whose
+``TotalCount`` keeps growing with every page stops at twice what its first page announced
+(:mod:`taskwatch.products.paging`).
+
 Not guaranteed: a state code DLC adds later reads as status ``state<N>`` and phase running, so the
 task stays watched rather than being taken for finished.
 """
@@ -45,7 +50,7 @@ from taskwatch.models import Phase, Result, SourceKey, Task
 from taskwatch.products.base import AdapterBase, CallCounter, ScanResult
 from taskwatch.products.fanout import bounded_map
 from taskwatch.products.paging import PageGuard
-from taskwatch.products.shape import count, record_id, records
+from taskwatch.products.shape import count, record_id, records, state, text
 from taskwatch.products.timefmt import parse_epoch_ms
 from taskwatch.tencent.errors import CallSite
 
@@ -168,7 +173,7 @@ class DlcAdapter(AdapterBase, product=PRODUCT, window=WINDOW, max_page_size=MAX_
         label = f"{self.source} DescribeTasks {name}={','.join(values)}"
         if len(label) > 120:
             label = label[:117] + "..."
-        guard = PageGuard(label, self.max_pages)
+        guard = PageGuard(label, self.max_pages, self.max_tasks, limit)
         filters = [{"Name": name, "Values": list(values)}]
         found: dict[str, Task] = {}
         offset = 0
@@ -179,11 +184,14 @@ class DlcAdapter(AdapterBase, product=PRODUCT, window=WINDOW, max_page_size=MAX_
             site = CallSite(PRODUCT, "DescribeTasks", self.region, self.source.account)
             rows = records(answer, "TaskList", site)
             total = count(answer, "TotalCount", site)
+            guard.announce(total)
             if not rows:
                 return found
             new = 0
-            for row in rows:
+            for i, row in enumerate(rows):
                 record_id(row, "Id", site)
+                state(row, "State", site, at=f"TaskList[{i}].")
+                text(row, "TaskType", site, at=f"TaskList[{i}].")
                 task = normalise(row, source=self.source)
                 new += task.id not in found
                 found[task.id] = task

@@ -30,6 +30,9 @@ Why it is built this way (reference §7):
   task in its window whose source is down is still "running", and that is what a policy wants to
   see). A refresh re-reads the phase from the task's list record at the current time; a task the
   API no longer knows (``InvalidParameter.TaskNotExist``: deleted) is left out.
+- A record without ``Status`` or ``SourceType``, or a run status without ``RunStatus``, is a
+  ``ProtocolError`` naming the field; a listing whose ``TotalPage`` keeps growing with every page
+  stops at twice what its first page announced (:mod:`taskwatch.products.paging`).
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from taskwatch.models import Phase, Result, SourceKey, Task
 from taskwatch.products.base import AdapterBase, CallCounter, ScanResult
 from taskwatch.products.fanout import bounded_map
 from taskwatch.products.paging import PageGuard
-from taskwatch.products.shape import count, mapping, record_id, records
+from taskwatch.products.shape import count, mapping, record_id, records, text
 from taskwatch.products.timefmt import parse_iso
 from taskwatch.tencent.errors import CallSite, TaskNotFoundError
 
@@ -94,6 +97,14 @@ def normalise(record: Mapping[str, Any], *, source: SourceKey, now: float) -> Ta
     )
 
 
+def _check(record: Mapping[str, Any], site: CallSite, *, at: str) -> str:
+    """The id of a listed record that has what every pull task has; else a ProtocolError."""
+    task_id = record_id(record, "TaskId", site)
+    text(record, "Status", site, at=at)
+    text(record, "SourceType", site, at=at)
+    return task_id
+
+
 def still_reported(task: Task, now: float) -> bool:
     """Whether a done task is young enough to report (the tracker still remembers it)."""
     return task.created is not None and task.created >= now - (WINDOW - REPORT_MARGIN)
@@ -123,7 +134,12 @@ class LiveAdapter(AdapterBase, product=PRODUCT, window=WINDOW, max_page_size=MAX
         return ScanResult(active=active, finished=finished, swept=True)
 
     async def _list(self, calls: CallCounter, now: float) -> dict[str, Task]:
-        guard = PageGuard(f"{self.source} DescribeLivePullStreamTasks", self.max_pages)
+        guard = PageGuard(
+            f"{self.source} DescribeLivePullStreamTasks",
+            self.max_pages,
+            self.max_tasks,
+            self.page_size,
+        )
         found: dict[str, Task] = {}
         page = 1
         while True:
@@ -133,11 +149,12 @@ class LiveAdapter(AdapterBase, product=PRODUCT, window=WINDOW, max_page_size=MAX
             site = self._site("DescribeLivePullStreamTasks")
             rows = records(answer, "TaskInfos", site)
             pages = count(answer, "TotalPage", site)
+            guard.announce(pages * self.page_size)
             if not rows:
                 return found
             new = 0
-            for row in rows:
-                record_id(row, "TaskId", site)
+            for i, row in enumerate(rows):
+                _check(row, site, at=f"TaskInfos[{i}].")
                 task = normalise(row, source=self.source, now=now)
                 new += task.id not in found
                 found[task.id] = task
@@ -180,8 +197,8 @@ class LiveAdapter(AdapterBase, product=PRODUCT, window=WINDOW, max_page_size=MAX
         site = self._site("DescribeLivePullStreamTasks")
         rows = [
             r
-            for r in records(answer, "TaskInfos", site)
-            if str(r.get("TaskId")) == task_id and record_id(r, "TaskId", site)
+            for i, r in enumerate(records(answer, "TaskInfos", site))
+            if _check(r, site, at=f"TaskInfos[{i}].") == task_id
         ]
         if not rows:
             return None
@@ -195,4 +212,7 @@ class LiveAdapter(AdapterBase, product=PRODUCT, window=WINDOW, max_page_size=MAX
             answer = await self.call("DescribeLivePullStreamTaskStatus", {"TaskId": task_id}, calls)
         except TaskNotFoundError:
             return None
-        return mapping(answer, "TaskStatusInfo", self._site("DescribeLivePullStreamTaskStatus"))
+        site = self._site("DescribeLivePullStreamTaskStatus")
+        info = mapping(answer, "TaskStatusInfo", site)
+        text(info, "RunStatus", site, at="TaskStatusInfo.")
+        return info

@@ -4,11 +4,14 @@ fetch detail only for the tasks the watcher asks about.
 Why it is built this way (reference §5, §8; design §3 "Polling cost"):
 
 - ``DescribeTasks`` requires a ``Status``, so a scan lists ``WAITING`` then ``PROCESSING``, each
-  paged with ``ScrollToken`` until it comes back ``""``. The order matters: tasks move forward
-  (WAITING → PROCESSING → FINISH) while we page, and listing WAITING first means a task that starts
-  mid-scan is caught by the later PROCESSING listing. A task seen in both is kept once, as its
-  later (PROCESSING) observation. A sweep (``sweep=True``, the caller decides how rarely) also
-  lists ``FINISH``; a task that finished mid-scan is then reported finished, not active.
+  paged with ``ScrollToken`` until it comes back ``""``, every page bringing at least one task not
+  seen before and the listing no more than ``max_tasks`` (:mod:`taskwatch.products.paging`):
+  a token that comes back fresh with no new task, or never ends, fails the listing. The order
+  matters: tasks move forward (WAITING → PROCESSING → FINISH) while we page, and listing WAITING
+  first means a task that starts mid-scan is caught by the later PROCESSING listing. A task seen
+  in both is kept once, as its later (PROCESSING) observation. A sweep (``sweep=True``, the caller
+  decides how rarely) also lists ``FINISH``; a task that finished mid-scan is then reported
+  finished, not active.
 - The list record (``TaskSimpleInfo``) has no status field (the listing's ``Status`` is it) and
   no result. Its fingerprint is ``(Status, BeginProcessTime, FinishTime)`` as printed: the three
   things that change when a task moves. The end of a task is learnt from ``DescribeTaskDetail``.
@@ -26,7 +29,9 @@ so it reads ``SUCCESS``.
 
 Not guaranteed: tasks older than the 7-day list window are invisible; ``DescribeTaskDetail`` may
 forget tasks sooner (3 days on some documentation): those are left out of :meth:`refresh`, as are
-ids the API calls unknown (``ResourceNotFound``). Any other error propagates and fails the cycle.
+ids the API calls unknown (``ResourceNotFound``). Any other error propagates and fails the cycle,
+as does an answer without ``Status`` or ``TaskType`` (a :class:`ProtocolError`, see
+:mod:`taskwatch.products.shape`).
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from taskwatch.models import Phase, Result, SourceKey, Task
 from taskwatch.products.base import AdapterBase, CallCounter, ScanResult
 from taskwatch.products.fanout import bounded_map
 from taskwatch.products.paging import PageGuard
-from taskwatch.products.shape import record_id, records
+from taskwatch.products.shape import record_id, records, text
 from taskwatch.products.shape import token as _token
 from taskwatch.products.timefmt import MPS_UNSET, parse_iso
 from taskwatch.tencent.errors import CallSite, TaskNotFoundError
@@ -219,7 +224,12 @@ class MpsAdapter(
         return ScanResult(active=active, finished=finished, swept=True)
 
     async def _list(self, status: str, calls: CallCounter) -> dict[str, Task]:
-        guard = PageGuard(f"{self.source} DescribeTasks Status={status}", self.max_pages)
+        guard = PageGuard(
+            f"{self.source} DescribeTasks Status={status}",
+            self.max_pages,
+            self.max_tasks,
+            self.page_size,
+        )
         found: dict[str, Task] = {}
         token = ""
         while True:
@@ -230,10 +240,14 @@ class MpsAdapter(
             answer = await self.call("DescribeTasks", params, calls)
             site = self._site("DescribeTasks")
             rows = records(answer, "TaskSet", site)
-            for row in rows:
+            new = 0
+            for i, row in enumerate(rows):
                 record_id(row, "TaskId", site)
+                text(row, "TaskType", site, at=f"TaskSet[{i}].")
                 task = normalise(row, status=status, source=self.source)
+                new += task.id not in found
                 found[task.id] = task
+            guard.progress(new, len(rows), at=f"ScrollToken {token!r}" if token else "first page")
             token = _token(answer, "ScrollToken", site)
             if not guard.scroll(token, len(rows)):
                 return found
@@ -275,4 +289,7 @@ class MpsAdapter(
             answer = await self.call("DescribeTaskDetail", {"TaskId": task_id}, calls)
         except TaskNotFoundError:
             return None
+        site = self._site("DescribeTaskDetail")
+        text(answer, "Status", site)
+        text(answer, "TaskType", site)
         return normalise_detail(task_id, answer, source=self.source, fields=fields)

@@ -7,8 +7,11 @@ field (counted by the watcher as a failed cycle), never a ``KeyError`` or ``Type
 adapter. Absent or ``null`` lists read as empty, absent counts and tokens as zero and ``""``: the
 API omits them on empty pages.
 
-Lenient where the value only informs (times, states, types): those are read by the normalisers,
-which turn a garbled value into "unknown".
+The fields that say what a task is and where it stands (MPS ``Status`` and ``TaskType``, DLC
+``State`` and ``TaskType``, Live ``Status`` and ``SourceType``, Live's ``RunStatus``) are required
+(:func:`text`, :func:`state`): a task of status ``""`` would become a metric series with empty
+labels and a phase taken for "running". Lenient where the value only informs (times, progress):
+those are read by the normalisers, which turn a garbled value into "unknown".
 """
 
 from __future__ import annotations
@@ -30,6 +33,37 @@ def _quote(value: object) -> bytes:
 
 def _bad(site: CallSite, field: str, want: str, value: object) -> ProtocolError:
     return ProtocolError(f"{field} is not {want}", _quote(value), site=site)
+
+
+def _required(record: Mapping[str, Any], field: str, site: CallSite, at: str) -> tuple[str, object]:
+    """The name to report (``at`` + ``field``) and the value; an absent field is an error that
+    quotes the record it is missing from."""
+    name = f"{at}{field}"
+    if field not in record:
+        raise ProtocolError(f"{name} is missing", _quote(record), site=site)
+    return name, record[field]
+
+
+def text(record: Mapping[str, Any], field: str, site: CallSite, *, at: str = "") -> str:
+    """A required, non-empty string (a status, a type). ``at`` prefixes the field's name in the
+    error, e.g. ``TaskSet[3].``."""
+    name, value = _required(record, field, site, at)
+    if not isinstance(value, str) or not value:
+        raise _bad(site, name, "a non-empty string", value)
+    return value
+
+
+def state(record: Mapping[str, Any], field: str, site: CallSite, *, at: str = "") -> int:
+    """A required integer state code (DLC ``State``); a numeric string is accepted."""
+    name, value = _required(record, field, site, at)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            raise _bad(site, name, "a state code", value) from None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad(site, name, "a state code", value)
+    return value
 
 
 def records(answer: Mapping[str, Any], field: str, site: CallSite) -> list[Mapping[str, Any]]:

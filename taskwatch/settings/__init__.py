@@ -1,14 +1,16 @@
 """The configuration: one YAML file, validated by pydantic into frozen models.
 
 This is the one place that reads the configuration file and the environment. It is a package of
-three modules, each importable on its own but used through the names re-exported here:
+four modules, each importable on its own but used through the names re-exported here:
 
 - :mod:`~taskwatch.settings.values`: the value types and field validators (names, regions,
   endpoints, durations, secrets), whose reasons never quote a secret;
 - :mod:`~taskwatch.settings.model`: the frozen pydantic models, one per section of the file, with
   :class:`Settings` at the top;
-- :mod:`~taskwatch.settings.loading`: reading the YAML (budgets, line numbers), ``${VAR}``
-  expansion, the JSON Schema, and :func:`load_settings` / :func:`parse_settings`, which turn
+- :mod:`~taskwatch.settings.reading`: reading the file within budgets (at most 1 MiB, bounded
+  values) and the line of every key;
+- :mod:`~taskwatch.settings.loading`: ``${VAR}`` expansion, the length of every string and key,
+  the JSON Schema, and :func:`load_settings` / :func:`parse_settings`, which turn
   *any* problem into a :class:`~taskwatch.errors.ConfigError` reading ``file: key: reason``.
 
 The package sits in the bottom layer (``.importlinter``): it imports nothing of taskwatch but

@@ -3,10 +3,12 @@
 :func:`load_settings` turns *any* problem into a :class:`~taskwatch.errors.ConfigError` whose
 ``str()`` reads ``file: key: reason``, e.g. ``taskwatch.yaml: accounts[0].regions[1]: 'guangzhou'
 is not a region name (e.g. ap-guangzhou) (line 7)``; the CLI prints that line and exits 2. The
-YAML is read with budgets (size, depth, aliases) and a line index, so that an error names its
-line; pydantic's errors are rewritten here into reasons that never quote a secret, with a "did
-you mean" suggestion for an unknown key. Every error inside ``policies[i]`` starts ``rule
-'NAME':`` once the policy's name is readable, as the policy compiler's do.
+YAML is read with budgets (:mod:`~taskwatch.settings.reading`: the file's size, the count and
+depth of values, aliases; here the length of every string and key, after ``${...}`` expansion
+too) and a line index, so that an error names its line; pydantic's errors are rewritten here into
+reasons that never quote a secret, with a "did you mean" suggestion for an unknown key. Every
+error inside ``policies[i]`` starts ``rule 'NAME':`` once the policy's name is readable, as the
+policy compiler's do.
 
 **Environment variables.** After YAML parsing, every string *value* (never a key) may use
 ``${NAME}`` (an error if ``NAME`` is unset) and ``${NAME:-default}`` (the default when ``NAME`` is
@@ -31,145 +33,87 @@ import re
 from collections.abc import Collection, Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any
 
-import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from taskwatch.errors import ConfigError
 from taskwatch.settings.model import Settings
+from taskwatch.settings.reading import MAX_KEY, MAX_STRING, Budget, Loc, dotted, read_yaml
 from taskwatch.settings.values import _POLICY_NAME, _Invalid
 
-_Loc: TypeAlias = tuple[str | int, ...]
-_MAX_NODES = 100_000
-_MAX_DEPTH = 64
-_MERGE_TAG = "tag:yaml.org,2002:merge"
 _VARIABLE = re.compile(r"\$\$\{|\$\{(?:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})?")
+_MORE_THAN = f"more than the {MAX_STRING}"
 
 
-def _dotted(path: _Loc) -> str:
-    """``("accounts", 0, "regions")`` → ``accounts[0].regions``."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else part
-    return text
+def _expand(
+    data: object, environ: Mapping[str, str], source: str, lines: Mapping[Loc, int]
+) -> object:
+    """A copy of ``data`` with ``${...}`` expanded in string values; keys must be strings, at most
+    ``MAX_KEY`` characters, and values at most ``MAX_STRING``, before and after expansion (which
+    stops as soon as a value outgrows it: ``${A}`` written 2,000 times never becomes 2,000 A's)."""
+    budget = Budget(source)
 
+    def too_long(reason: str, path: Loc) -> ConfigError:
+        where = _policy_of(data, path), _near_line(lines, path)
+        return ConfigError(where[0] + reason + where[1], file=source, key=dotted(path) or None)
 
-class _Budget:
-    """Counts visited values, so aliases cannot make a walk exponential (or endless)."""
+    def substitute(text: str, path: Loc) -> str:
+        grown = 0
 
-    def __init__(self, source: str) -> None:
-        self.left = _MAX_NODES
-        self.source = source
-
-    def spend(self, path: _Loc) -> None:
-        self.left -= 1
-        if self.left < 0 or len(path) > _MAX_DEPTH:
-            raise ConfigError("too large or too deeply nested", file=self.source, key=None)
-
-
-def _line_index(node: yaml.Node, source: str) -> dict[_Loc, int]:
-    """The 1-based line of every key and item; duplicate keys are errors."""
-    lines: dict[_Loc, int] = {}
-    budget = _Budget(source)
-
-    def walk(node: yaml.Node, path: _Loc) -> None:
-        budget.spend(path)
-        if isinstance(node, yaml.MappingNode):
-            first: dict[str, int] = {}
-            for key_node, value_node in node.value:
-                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
-                    continue
-                key, line = key_node.value, key_node.start_mark.line + 1
-                if key in first:
-                    raise ConfigError(
-                        f"duplicate key, at lines {first[key]} and {line}",
-                        file=source,
-                        key=_dotted((*path, key)),
-                    )
-                first[key] = lines[(*path, key)] = line
-                walk(value_node, (*path, key))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                lines[(*path, i)] = item.start_mark.line + 1
-                walk(item, (*path, i))
-
-    walk(node, ())
-    return lines
-
-
-def _read_yaml(path: Path, source: str) -> tuple[object, dict[_Loc, int]]:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(exc.strerror or type(exc).__name__, file=source) from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 text (byte {exc.start})", file=source) from None
-    try:  # the reader rejects control characters as soon as the loader is built
-        loader = yaml.SafeLoader(text)
-    except yaml.YAMLError as exc:
-        reason = getattr(exc, "reason", None) or "a character YAML does not allow"
-        raise ConfigError(f"not valid YAML: {reason}", file=source) from None
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None, {}
-        lines = _line_index(node, source)
-        return loader.construct_document(node), lines
-    except yaml.MarkedYAMLError as exc:
-        # problem and context only: the snippet would quote the line, which may hold a secret.
-        words = "; ".join(str(p) for p in (exc.context, exc.problem) if p)
-        mark = exc.problem_mark or exc.context_mark
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ConfigError(f"not valid YAML: {words}{where}", file=source) from None
-    except (yaml.YAMLError, RecursionError):
-        raise ConfigError("not valid YAML", file=source) from None
-    finally:
-        loader.dispose()
-
-
-def _expand(data: object, environ: Mapping[str, str], source: str) -> object:
-    """A copy of ``data`` with ``${...}`` expanded in string values; keys must be strings."""
-    budget = _Budget(source)
-
-    def substitute(text: str, path: _Loc) -> str:
         def one(match: re.Match[str]) -> str:
-            if match.group(0) == "$${":
-                return "${"
-            name, default = match.group(1), match.group(2)
-            if name is None:
-                raise ConfigError(
-                    "'${' must start ${NAME} or ${NAME:-default} (write $${ for a literal ${)",
-                    file=source,
-                    key=_dotted(path),
-                )
-            value = environ.get(name)
-            if default is not None and not value:
-                return default
-            if value is None:
-                raise ConfigError(
-                    f"environment variable {name} is not set "
-                    f"(write ${{{name}:-default}} to give a default)",
-                    file=source,
-                    key=_dotted(path),
-                )
-            return value
+            nonlocal grown
+            found = reference(match, path)
+            grown += len(found) - len(match.group(0))
+            if grown > MAX_STRING:  # the result is longer than this, whatever follows
+                raise too_long(f"expands to {_MORE_THAN} characters a value may have", path)
+            return found
 
-        return _VARIABLE.sub(one, text)
+        expanded = _VARIABLE.sub(one, text)
+        if len(expanded) > MAX_STRING:
+            raise too_long(f"expands to {_MORE_THAN} characters a value may have", path)
+        return expanded
 
-    def walk(value: object, path: _Loc) -> object:
+    def reference(match: re.Match[str], path: Loc) -> str:
+        if match.group(0) == "$${":
+            return "${"
+        name, default = match.group(1), match.group(2)
+        if name is None:
+            raise ConfigError(
+                "'${' must start ${NAME} or ${NAME:-default} (write $${ for a literal ${)",
+                file=source,
+                key=dotted(path),
+            )
+        value = environ.get(name)
+        if default is not None and not value:
+            return default
+        if value is None:
+            raise ConfigError(
+                f"environment variable {name} is not set "
+                f"(write ${{{name}:-default}} to give a default)",
+                file=source,
+                key=dotted(path),
+            )
+        return value
+
+    def walk(value: object, path: Loc) -> object:
         budget.spend(path)
         if isinstance(value, str):
+            if len(value) > MAX_STRING:
+                long = f"is {len(value)} characters long, {_MORE_THAN} a value may have"
+                raise too_long(long, path)
             return substitute(value, path) if "${" in value else value
         if isinstance(value, dict):
             out: dict[str, object] = {}
             for key, item in value.items():
                 if not isinstance(key, str):
                     raise ConfigError(
-                        f"key {str(key)[:40]!r} is not a string", file=source, key=_dotted(path)
+                        f"key {str(key)[:40]!r} is not a string", file=source, key=dotted(path)
+                    )
+                if len(key) > MAX_KEY:
+                    raise too_long(
+                        f"a key is {len(key)} characters long, more than {MAX_KEY}", path
                     )
                 out[key] = walk(item, (*path, key))
             return out
@@ -208,7 +152,7 @@ def _resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
     return node
 
 
-def _locate(loc: _Loc) -> tuple[_Loc, Mapping[str, Any], Mapping[str, Any]]:
+def _locate(loc: Loc) -> tuple[Loc, Mapping[str, Any], Mapping[str, Any]]:
     """The loc as the user sees it (union tags removed), its schema node and its parent's."""
     node: Mapping[str, Any] = _schema()
     parent: Mapping[str, Any] = {}
@@ -269,7 +213,7 @@ _TYPES = {
 }
 
 
-def _describe(error: ErrorDetails) -> tuple[_Loc, str]:
+def _describe(error: ErrorDetails) -> tuple[Loc, str]:
     """The user's key path and a reason that never quotes a secret."""
     kind, ctx = error["type"], error.get("ctx") or {}
     path, node, parent = _locate(tuple(error["loc"]))
@@ -325,14 +269,14 @@ def _root_causes(errors: list[ErrorDetails]) -> list[ErrorDetails]:
     return [e for e in errors if not caused(e)] or errors
 
 
-def _near_line(lines: Mapping[_Loc, int], path: _Loc) -> str:
+def _near_line(lines: Mapping[Loc, int], path: Loc) -> str:
     for end in range(len(path), 0, -1):
         if path[:end] in lines:
             return f" (line {lines[path[:end]]})"
     return ""
 
 
-def _policy_of(data: object, path: _Loc) -> str:
+def _policy_of(data: object, path: Loc) -> str:
     """``rule 'NAME': `` for a problem inside ``policies[i]`` whose name is readable, so every
     policy error names its rule (as ``taskwatch.policy.rules`` does)."""
     if len(path) < 2 or path[0] != "policies" or not isinstance(path[1], int):
@@ -352,7 +296,7 @@ def _parse(
     source: str,
     environ: Mapping[str, str] | None,
     actions: Mapping[str, Collection[str]] | None,
-    lines: Mapping[_Loc, int],
+    lines: Mapping[Loc, int],
 ) -> Settings:
     if data is None:
         raise ConfigError("the file is empty (it needs at least 'accounts')", file=source)
@@ -360,7 +304,7 @@ def _parse(
         raise ConfigError(
             f"the top level must be a mapping of keys, not a {type(data).__name__}", file=source
         )
-    expanded = _expand(data, os.environ if environ is None else environ, source)
+    expanded = _expand(data, os.environ if environ is None else environ, source, lines)
     try:
         return Settings.model_validate(expanded, context={"actions": actions})
     except ValidationError as exc:
@@ -370,7 +314,7 @@ def _parse(
         raise ConfigError(
             _policy_of(expanded, path) + reason + _near_line(lines, path) + more,
             file=source,
-            key=_dotted(path) or None,
+            key=dotted(path) or None,
         ) from None
     except RecursionError:
         raise ConfigError("too deeply nested", file=source) from None
@@ -396,5 +340,5 @@ def load_settings(
 ) -> Settings:
     """Read, expand and validate the file at ``path``; every problem is a ``ConfigError``."""
     source = str(path)
-    data, lines = _read_yaml(Path(path), source)
+    data, lines = read_yaml(Path(path), source)
     return _parse(data, source, environ, actions, lines)

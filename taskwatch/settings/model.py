@@ -239,6 +239,12 @@ class Products(_Model):
         return tuple(name for name in PRODUCT_NAMES if self.get(name).enabled)
 
 
+def _body_limit(value: int) -> int:
+    if not 1024 <= value <= 1 << 30:
+        raise ValueError("must be a number of bytes from 1024 (1 KiB) to 1073741824 (1 GiB)")
+    return value
+
+
 class Api(_Model):
     """How taskwatch calls the Tencent Cloud API."""
 
@@ -259,6 +265,14 @@ class Api(_Model):
     """No retry starts later than this after the first attempt."""
     language: Literal["en-US", "zh-CN"] = "en-US"
     """Language of API error messages (``X-TC-Language``)."""
+    max_body_bytes: Annotated[
+        int,
+        Field(json_schema_extra={"minimum": 1024, "maximum": 1 << 30}),
+        _INT,
+        AfterValidator(_body_limit),
+    ] = 16 << 20
+    """Largest API answer read, in bytes (16 MiB, far above any real page); a larger one is
+    refused unread as a protocol error (``ResponseTooLarge``) and not retried. At start only."""
 
     @model_validator(mode="after")
     def _coherent(self) -> Api:

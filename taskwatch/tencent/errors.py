@@ -3,6 +3,13 @@
 The tree is drawn in :mod:`taskwatch.errors`. A subclass exists only where callers handle it
 differently: the retry policy, the limiter (throttling), the executor (already done / not found)
 and the operator (auth, clock skew). Everything else is a plain :class:`ApiError` with its code.
+
+Text from the wire enters taskwatch here, and only here is it made safe to show: every error's
+text, the API's ``Message`` and any quoted body go through :func:`taskwatch.logs.bounded` as the
+error is built, scrubbed of secrets (loaded ones, and values that say they are secret: a
+``NotifyKey=…``, a URL's password) and capped (:data:`MESSAGE_LIMIT`, bodies
+:data:`BODY_SNIPPET`). The status page, the journal, ``taskwatch audit``, the logs and the webhooks
+all show what the error holds, so none of them sees the raw text.
 """
 
 from __future__ import annotations
@@ -10,14 +17,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from taskwatch.errors import TaskwatchError
+from taskwatch.logs import SCRUB_WINDOW, bounded, scrub
 
 BODY_SNIPPET = 256
 """How much of an unexpected response body an error quotes."""
+MESSAGE_LIMIT = 1000
+"""Characters of the API's ``Message`` an error keeps (the journal keeps as many); the rest is
+cut with a marker saying how much. An error's whole text, with its call site, code and request
+id around the message, is capped at :data:`DETAIL_LIMIT`."""
+DETAIL_LIMIT = MESSAGE_LIMIT + 500
 
 
 def snippet(body: bytes | str, limit: int = BODY_SNIPPET) -> str:
-    """A printable prefix of a response body, for error messages and logs."""
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    """A printable prefix of a response body, for error messages and logs: scrubbed, then cut
+    (marked ``…``)."""
+    window = limit + SCRUB_WINDOW  # what can survive the cut, and what scrubbing it needs
+    if isinstance(body, bytes):
+        body = body[: 4 * window].decode("utf-8", "replace")
+    text = scrub(body[:window])
     return text if len(text) <= limit else text[:limit] + "…"
 
 
@@ -44,8 +61,9 @@ class TencentError(TaskwatchError):
 
     def __init__(self, message: str, *, site: CallSite = NOWHERE) -> None:
         self.site = site
-        self.detail = message
-        super().__init__(message)
+        self.detail = bounded(message, DETAIL_LIMIT)
+        """The text after the call site: scrubbed and capped (see the module docstring)."""
+        super().__init__(self.detail)
 
     @property
     def product(self) -> str:
@@ -102,6 +120,25 @@ class ProtocolError(TransportError):
         super().__init__(f"{reason}: {self.body!r}", site=site)
 
 
+class ResponseTooLarge(ProtocolError):
+    """A 200 answer larger than the transport accepts (``api.max_body_bytes``), refused without
+    reading the rest. Not retried: the same request gets the same answer, and every attempt would
+    cost the limit's worth of memory and time again."""
+
+    def __init__(
+        self, limit: int, *, announced: int | None = None, site: CallSite = NOWHERE
+    ) -> None:
+        self.reason = f"answer larger than {limit} bytes" + (
+            f" (Content-Length {announced})" if announced is not None else ""
+        )
+        self.body = ""
+        self.limit = limit
+        self.announced = announced
+        TransportError.__init__(
+            self, f"{self.reason}, refused unread (see api.max_body_bytes)", site=site
+        )
+
+
 class ApiError(TencentError):
     """The API answered with ``Response.Error``."""
 
@@ -113,10 +150,11 @@ class ApiError(TencentError):
         *,
         site: CallSite = NOWHERE,
     ) -> None:
-        self.code = code
-        self.message = message
-        self.request_id = request_id
-        super().__init__(f"{code}: {message} (RequestId {request_id})", site=site)
+        self.code = bounded(code, 128)  # a label value: a sane code is a few dozen characters
+        self.message = bounded(message, MESSAGE_LIMIT)
+        """The API's ``Message``, scrubbed and capped: what the journal records."""
+        self.request_id = bounded(request_id, 128)
+        super().__init__(f"{self.code}: {self.message} (RequestId {self.request_id})", site=site)
 
 
 class ThrottledError(ApiError):

@@ -2,7 +2,8 @@
 
 Reads (Describe*) are retried on transient failures: throttling, InternalError and the other server
 errors, network failures, non-200 statuses and garbled bodies, with jittered exponential backoff,
-bounded both by a number of attempts and by a deadline on loop time.
+bounded both by a number of attempts and by a deadline on loop time. An answer larger than the
+transport accepts (:class:`ResponseTooLarge`) is not: the same request gets the same answer.
 
 Destructive actions (ManageTask, CancelTask, DeleteLivePullStreamTask, and any action taskwatch does
 not know) are never retried blindly. They are sent again only when the failure proves the API did
@@ -31,6 +32,7 @@ from taskwatch.tencent.errors import (
     HttpStatusError,
     NetworkError,
     ProtocolError,
+    ResponseTooLarge,
     ServerError,
     SignatureExpiredError,
     TencentError,
@@ -58,7 +60,7 @@ def classify(exc: TencentError, *, destructive: bool) -> Verdict:
         return Verdict.REFRESH if exc.code == "AuthFailure.TokenFailure" else Verdict.GIVE_UP
     if isinstance(exc, ThrottledError | ConnectError):
         return Verdict.BACKOFF  # refused before execution: safe even for destructive calls
-    if destructive:
+    if destructive or isinstance(exc, ResponseTooLarge):  # too large again next time
         return Verdict.GIVE_UP
     if isinstance(exc, ServerError | NetworkError | HttpStatusError | ProtocolError):
         return Verdict.BACKOFF

@@ -6,7 +6,14 @@ the mapping at the boundary, so nothing above it ever sees an aiohttp or OS exce
 - the connection could not be opened → :class:`ConnectError` (the request never left);
 - reset, broken pipe, TLS or payload errors after connecting → :class:`NetworkError`
   (the server may have acted);
-- no complete answer within the timeouts → :class:`RequestTimeout` (the server may have acted).
+- no complete answer within the timeouts → :class:`RequestTimeout` (the server may have acted);
+- a body larger than ``max_body`` → :class:`ResponseTooLarge` (a :class:`ProtocolError`), or for a
+  non-200 status an :class:`HttpStatusError` without its body. The body is never read past the
+  limit: a ``Content-Length`` above it is refused before a byte is read, a chunked body is counted
+  as it arrives (after decompression, so a small gzip bomb counts as what it inflates to), and the
+  connection is closed rather than returned to the pool, where the rest of the body would still
+  be waiting. The limit is on one answer; what the caller then builds from it (parsed JSON, several
+  times the bytes) is not bounded here.
 
 Proxies come from the environment (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``) as in every
 aiohttp client with ``trust_env``, but they are looked up once per origin (scheme and host) and
@@ -23,13 +30,30 @@ import asyncio
 from contextlib import suppress
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import NoReturn, Self
 
 import aiohttp
 from aiohttp.helpers import BasicAuth, get_env_proxy_for_url
 from yarl import URL
 
-from taskwatch.tencent.errors import NOWHERE, CallSite, ConnectError, NetworkError, RequestTimeout
+from taskwatch.tencent.errors import (
+    NOWHERE,
+    CallSite,
+    ConnectError,
+    HttpStatusError,
+    NetworkError,
+    RequestTimeout,
+    ResponseTooLarge,
+)
+
+DEFAULT_MAX_BODY = 16 * 1024 * 1024
+"""16 MiB. A real answer is far smaller: a page of 100 MPS list records is about 30 KB, a page of
+100 DLC records (each with its base64 SQL) a few hundred KB unless the SQL is huge, a detail answer
+tens of KB; and the API refuses *requests* above 10 MB, so no task carries more than that. Parsed,
+an answer takes about ten times its size (a 50 MB body peaked at 528 MB), so 16 MiB keeps one answer
+near 200 MB, under the 512 MiB of ``deploy/kubernetes`` with the daemon's own ~60 MB."""
+MIN_MAX_BODY = 1024
+"""Below this not even an error envelope fits."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +86,12 @@ class Transport:
         timeouts: Timeouts | None = None,
         pool_size: int = 100,
         trust_env: bool = True,
+        max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
+        if max_body < MIN_MAX_BODY:
+            raise ValueError(f"max_body must be at least {MIN_MAX_BODY} bytes")
+        self.max_body = max_body
+        """The largest answer body read, in bytes (decompressed)."""
         self.timeouts = timeouts or Timeouts()
         self._pool_size = pool_size
         self._trust_env = trust_env
@@ -152,7 +181,7 @@ class Transport:
                 data=body if method == "POST" else None,
                 allow_redirects=False,
             ) as resp:
-                data = await resp.read()
+                data = await self._read(resp, site)
                 return RawResponse(
                     status=resp.status,
                     content_type=resp.headers.get("Content-Type", ""),
@@ -166,6 +195,31 @@ class Transport:
             ) from None
         except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:
             raise NetworkError(f"connection failed: {_describe(exc)}", site=site) from None
+
+    async def _read(self, resp: aiohttp.ClientResponse, site: CallSite) -> bytes:
+        """The body, at most ``max_body`` bytes of it; past that the connection is closed (not
+        pooled: the unread rest would be the next answer's prefix) and the answer refused."""
+        limit = self.max_body
+        announced = resp.content_length
+        if announced is not None and announced > limit:
+            self._refuse(resp, site, announced=announced)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                chunks.clear()
+                self._refuse(resp, site, announced=None)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _refuse(
+        self, resp: aiohttp.ClientResponse, site: CallSite, *, announced: int | None
+    ) -> NoReturn:
+        resp.close()
+        if resp.status != 200:  # a gateway's page: still an HTTP error, without its body
+            raise HttpStatusError(resp.status, b"", site=site)
+        raise ResponseTooLarge(self.max_body, announced=announced, site=site)
 
 
 def _describe(exc: BaseException) -> str:

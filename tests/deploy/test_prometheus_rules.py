@@ -42,6 +42,9 @@ PROMETHEUS = ROOT / "deploy" / "prometheus"
 RULES = PROMETHEUS / "rules.yml"
 RULES_TEST = PROMETHEUS / "rules_test.yml"
 EXAMPLE_CONFIG = PROMETHEUS / "prometheus.example.yml"
+RUNBOOKS = ROOT / "docs" / "runbooks.md"
+RUNBOOK_PARTS = ("Meaning", "Impact", "Diagnosis", "Action")
+"""The parts of every runbook section, each a bold lead-in."""
 
 TARGET_LABELS = frozenset(
     {"job", "instance", "namespace", "pod", "service", "endpoint", "container"}
@@ -63,6 +66,7 @@ EXPECTED_ALERTS = {
     "TaskwatchConfigReloadFailed",
     "TaskwatchActionsPaused",
     "TaskwatchNoLeader",
+    "TaskwatchJournalFailing",
 }
 
 
@@ -263,8 +267,81 @@ def test_the_rules_are_the_alerts_the_issue_asked_for() -> None:
 def test_every_alert_has_severity_and_the_annotations_a_receiver_needs(alert: str) -> None:
     (rule,) = [r for r in alerts() if r["alert"] == alert]
     assert rule["labels"]["severity"] in {"critical", "warning", "info"}
-    assert set(rule["annotations"]) == {"summary", "description", "runbook"}
+    assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}
     assert all(text.strip() for text in rule["annotations"].values())
+
+
+def runbook_sections() -> dict[str, str]:
+    """docs/runbooks.md by second-level heading: the heading's text → the section's text."""
+    sections: dict[str, str] = {}
+    for chunk in re.split(r"^## ", RUNBOOKS.read_text(), flags=re.MULTILINE)[1:]:
+        heading, _, body = chunk.partition("\n")
+        sections[heading.strip()] = body
+    return sections
+
+
+@pytest.mark.parametrize("alert", sorted(EXPECTED_ALERTS))
+def test_every_alert_links_a_runbook_section_saying_meaning_impact_diagnosis_and_action(
+    alert: str,
+) -> None:
+    (rule,) = [r for r in alerts() if r["alert"] == alert]
+    assert rule["annotations"]["runbook_url"] == f"docs/runbooks.md#{alert.lower()}"
+    section = runbook_sections()[alert]
+    for part in RUNBOOK_PARTS:
+        assert f"**{part}.**" in section, (alert, part)
+
+
+def test_the_runbooks_have_a_section_for_every_alert_and_none_for_a_missing_one() -> None:
+    runbooks = {heading for heading in runbook_sections() if heading.startswith("Taskwatch")}
+    assert runbooks == set(names(alerts()))
+
+
+def spellings(duration: str) -> set[str]:
+    """How an annotation could restate a `for:` of ``duration`` (``5m``, ``1h``...)."""
+    match = re.fullmatch(r"(\d+)([smh])", duration)
+    assert match, duration
+    n, unit = int(match.group(1)), match.group(2)
+    word = {"s": "second", "m": "minute", "h": "hour"}[unit]
+    found = {f"{n}{unit}", f"{n} {unit}", f"{n} {word}", f"{n} {word}s"}
+    if n == 1:
+        found |= {f"an {word}", f"a {word}"}
+    return found
+
+
+@pytest.mark.parametrize("alert", sorted(EXPECTED_ALERTS))
+def test_no_annotation_restates_the_for_duration_of_its_rule(alert: str) -> None:
+    """`for:` is edited where it is set; an annotation that repeats it goes wrong silently."""
+    (rule,) = [r for r in alerts() if r["alert"] == alert]
+    if "for" not in rule:
+        return
+    for name, text in rule["annotations"].items():
+        said = {s for s in spellings(rule["for"]) if re.search(rf"\b{re.escape(s)}\b", text)}
+        assert not said, (alert, name, said)
+
+
+def test_the_spellings_of_a_duration_include_the_words_a_sentence_would_use() -> None:
+    assert {"5 minutes", "5m"} <= spellings("5m")
+    assert {"an hour", "1 hour", "1h"} <= spellings("1h")
+
+
+def test_failing_actions_are_aggregated_per_account_and_product_so_they_can_be_routed() -> None:
+    (rule,) = [r for r in alerts() if r["alert"] == "TaskwatchActionsFailing"]
+    groupings = re.findall(r"\bby \(([^)]*)\)", rule["expr"])
+    assert groupings
+    for grouping in groupings:
+        assert {"account", "product"} <= {label.strip() for label in grouping.split(",")}
+
+
+@pytest.mark.parametrize(
+    "alert", ["TaskwatchScanStale", "TaskwatchTasksStuckWaiting", "TaskwatchLiveTaskRunningTooLong"]
+)
+def test_the_runbooks_of_alerts_that_resolve_when_taskwatch_dies_name_the_alerts_that_cover_it(
+    alert: str,
+) -> None:
+    section = runbook_sections()[alert]
+    assert "resolve" in section
+    assert "TaskwatchDown" in section
+    assert "TaskwatchTargetMissing" in section
 
 
 def test_every_alert_has_a_firing_case_and_a_quiet_case_in_the_unit_tests() -> None:

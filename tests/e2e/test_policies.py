@@ -78,7 +78,13 @@ def results(d: Supervisor, policy: str, action: str = "abort") -> dict[str, floa
     for result in ("done", "would", "already_done", "skipped_cap", "fenced", "failed", "unknown"):
         value = d.metrics.registry.get_sample_value(
             "taskwatch_policy_actions_total",
-            {"policy": policy, "action": action, "result": result},
+            {
+                "account": "main",
+                "product": "mps",
+                "policy": policy,
+                "action": action,
+                "result": result,
+            },
         )
         if value:
             out[result] = value

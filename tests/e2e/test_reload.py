@@ -15,6 +15,7 @@ from tests.e2e.test_policies import live
 from tests.e2e.waiting import eventually
 from tests.emulator.harness import SECRET_ID, SECRET_KEY, Running, running_emulator
 from tests.processes import spawn
+from tests.test_notify import Receiver
 
 ROOT = Path(__file__).parent.parent.parent
 
@@ -39,6 +40,14 @@ policies:
     filters: [{type: LiveStreamProcessTask}, {status: PROCESSING}, {running_longer_than: 6h}]
     action: abort
     enforce: true
+"""
+
+
+NOTIFY = """
+notifications:
+  - name: hook
+    url: %(url)s
+    flush_interval: %(flush)s
 """
 
 
@@ -162,3 +171,47 @@ async def test_post_reload_answers_with_the_result(tmp_path: Path) -> None:
     assert bad[0] == 400
     assert bad[1]["reloaded"] is False
     assert "accounts" in bad[1]["error"]
+
+
+async def test_sighup_with_notifications_keeps_the_daemon_up_and_queued_events_are_sent(
+    tmp_path: Path,
+) -> None:
+    receiver = Receiver()
+    await receiver.start()
+    try:
+        async with running_emulator(limits=EMULATOR_LIMITS) as emu:
+            target = live(emu.world, 8)
+            config = tmp_path / "taskwatch.yaml"
+            hook = {"url": receiver.url(), "flush": "3s"}
+            write(config, emu, extra=NOTIFY % hook)
+            proc = await spawn(
+                "--log-level",
+                "info",
+                "run",
+                "--config",
+                str(config),
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            assert proc.stderr is not None
+            seen = b""
+            while b"taskwatch.started" not in seen:
+                seen += await asyncio.wait_for(proc.stderr.readline(), timeout=30)
+            drain = asyncio.ensure_future(proc.stderr.read())  # a full pipe would block it
+            write(config, emu, extra=POLICY + NOTIFY % hook)  # the same notifications
+            proc.send_signal(signal.SIGHUP)
+            await eventually(lambda: emu.world.mps[target].status == "FINISH", "the abort")
+            write(config, emu, extra=POLICY + NOTIFY % {**hook, "flush": "2s"})  # a new notifier
+            proc.send_signal(signal.SIGHUP)  # the abort's event is still queued (3 s)
+            await eventually(lambda: receiver.requests, "the abort's notification")
+            assert proc.returncode is None
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(proc.wait(), timeout=15) == 0
+            logs = (seen + await drain).decode()
+    finally:
+        await receiver.close()
+    assert [e["task_id"] for e in receiver.bodies()[0]["events"]] == [target]
+    assert len(receiver.requests) == 1
+    assert logs.count("config.reloaded") == 2
+    assert "notifier.replaced" in logs
+    assert "Traceback" not in logs

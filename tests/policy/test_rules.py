@@ -466,7 +466,7 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
         "bad regex",
         policy([GOOD, {"key": "Url", "op": "regex", "value": "(["}]),
         "policies[0].filters[1].value",
-        "bad regex: unterminated character set at position 1",
+        "bad regex: missing ]: [",
     ),
     (
         "regex not text",

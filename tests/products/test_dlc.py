@@ -251,7 +251,10 @@ async def test_describe_is_one_lookup_or_none_for_an_unknown_task() -> None:
 
 
 def rows(*ids: str) -> list[dict[str, Any]]:
-    return [{"Id": i, "State": 1, "CreateTime": "1", "UpdateTime": "1"} for i in ids]
+    return [
+        {"Id": i, "State": 1, "TaskType": "SparkSQLTask", "CreateTime": "1", "UpdateTime": "1"}
+        for i in ids
+    ]
 
 
 async def test_a_pager_that_repeats_the_same_page_raises_a_paging_error() -> None:

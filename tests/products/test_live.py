@@ -195,7 +195,7 @@ async def test_describe_reads_the_task_and_its_status_or_none_once_deleted() -> 
 
 
 def infos(*ids: str) -> list[dict[str, Any]]:
-    return [{"TaskId": i, "Status": "enable"} for i in ids]
+    return [{"TaskId": i, "Status": "enable", "SourceType": "PullLivePushLive"} for i in ids]
 
 
 async def test_a_pager_that_repeats_the_same_page_raises_a_paging_error() -> None:

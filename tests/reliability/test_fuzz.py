@@ -296,9 +296,10 @@ async def test_a_malformed_listing_is_a_protocol_error_naming_the_field(
         assert error in ("ProtocolError", "PagingError"), (error, message)
         if error == "ProtocolError":
             named = ("TaskSet", "ScrollToken", "TaskList", "TotalCount", "TaskInfos",
-                     "TotalPage", "TaskStatusInfo", "TaskId", "Id")  # fmt: skip
-            assert any(f"{k} is not" in (message or "") or f"{k}[" in (message or "")
-                       for k in named), message  # fmt: skip
+                     "TotalPage", "TaskStatusInfo", "TaskId", "Id", "Status", "TaskType",
+                     "State", "SourceType", "RunStatus")  # fmt: skip
+            assert any(f"{k} is not" in (message or "") or f"{k} is missing" in (message or "")
+                       or f"{k}[" in (message or "") for k in named), message  # fmt: skip
 
 
 # --- config ---------------------------------------------------------------------------------

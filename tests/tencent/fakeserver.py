@@ -15,6 +15,10 @@ The socket is bound on construction but listens only from :meth:`FakeTencent.sta
 connection is refused, which is how tests produce a :class:`ConnectError` and a server that comes
 up later.
 
+A :class:`Stream` answer is a hostile one: a body of any size (a gibibyte is fine) written chunk by
+chunk from one small buffer, so the server itself stays small; :attr:`FakeTencent.streamed` says
+how many bytes each one got out before the client hung up.
+
 Not a model of the products: the emulator is that. Unscripted requests get an empty success.
 """
 
@@ -70,11 +74,24 @@ class Status:
 
 @dataclass(frozen=True, slots=True)
 class Raw:
-    """Exactly these body bytes, with this status and content type."""
+    """Exactly these body bytes, with this status and content type (and extra headers, e.g.
+    ``Content-Encoding``)."""
 
     body: bytes
     status: int = 200
     content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """``size`` bytes of spaces with this status, written ``chunk`` bytes at a time: announced
+    with ``Content-Length`` when ``announce``, else chunked (no length known up front)."""
+
+    size: int
+    announce: bool = False
+    status: int = 200
+    chunk: int = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +117,7 @@ class Hang:
     """Never answer (until the server closes)."""
 
 
-Reply = Ok | Fail | Status | Raw | Reset | Disconnect | Truncated | Hang
+Reply = Ok | Fail | Status | Raw | Stream | Reset | Disconnect | Truncated | Hang
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +132,8 @@ class Received:
     raw_headers: tuple[tuple[bytes, bytes], ...]
     body: bytes
     signature_ok: bool
+    peer: tuple[str, int] | None = None
+    """The client's address and port: a new port is a new connection."""
 
     @property
     def timestamp(self) -> int:
@@ -144,6 +163,9 @@ class FakeTencent:
         self.secret_key = secret_key
         self.clock = clock
         self.requests: list[Received] = []
+        self.streamed: list[int] = []
+        """Bytes of body each :class:`Stream` answer wrote before it ended or the client left."""
+        self._stream_ended = asyncio.Event()
         self.otherwise: Reply = Ok()
         """What an unscripted request gets."""
         self._script: deque[Reply] = deque()
@@ -169,6 +191,15 @@ class FakeTencent:
     def script(self, *replies: Reply) -> None:
         """Answer the next requests with ``replies``, in order."""
         self._script.extend(replies)
+
+    async def stream_ends(self, count: int = 1, *, within: float = 30.0) -> list[int]:
+        """Wait until ``count`` :class:`Stream` answers have ended (the server noticed the client
+        hang up, or wrote it all); :attr:`streamed`. Fails after ``within`` seconds."""
+        async with asyncio.timeout(within):
+            while len(self.streamed) < count:
+                self._stream_ended.clear()
+                await self._stream_ended.wait()
+        return self.streamed
 
     async def start(self) -> None:
         """Start listening (until now, connections are refused)."""
@@ -235,6 +266,7 @@ class FakeTencent:
                 raw_headers=tuple(request.raw_headers),
                 body=body,
                 signature_ok=ok,
+                peer=request.transport.get_extra_info("peername") if request.transport else None,
             )
         )
         if not ok:
@@ -275,8 +307,12 @@ class FakeTencent:
                 )
             case Status(status, body, content_type):
                 return web.Response(status=status, body=body, content_type=content_type)
-            case Raw(body, status, content_type):
-                return web.Response(status=status, body=body, content_type=content_type)
+            case Raw(body, status, content_type, headers):
+                return web.Response(
+                    status=status, body=body, content_type=content_type, headers=dict(headers)
+                )
+            case Stream():
+                return await self._stream(request, reply)
             case Reset() | Disconnect():
                 transport = request.transport
                 assert transport is not None
@@ -300,3 +336,25 @@ class FakeTencent:
                 await self._release.wait()
                 return web.Response()
         raise AssertionError(f"unknown reply {reply!r}")
+
+    async def _stream(self, request: web.Request, reply: Stream) -> web.StreamResponse:
+        resp = web.StreamResponse(status=reply.status, headers={"Content-Type": "application/json"})
+        if reply.announce:
+            resp.content_length = reply.size
+        else:
+            resp.enable_chunked_encoding()
+        block = b" " * reply.chunk
+        sent = 0
+        try:
+            await resp.prepare(request)
+            while sent < reply.size:
+                part = block if reply.size - sent >= reply.chunk else block[: reply.size - sent]
+                await resp.write(part)
+                sent += len(part)
+            await resp.write_eof()
+        except ConnectionError:  # the client hung up: what a refusing client does
+            pass
+        finally:
+            self.streamed.append(sent)
+            self._stream_ended.set()
+        return resp

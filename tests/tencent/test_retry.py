@@ -17,6 +17,7 @@ from taskwatch.tencent.errors import (
     NetworkError,
     ProtocolError,
     RequestTimeout,
+    ResponseTooLarge,
     ServerError,
     SignatureExpiredError,
     TaskNotActiveError,
@@ -51,6 +52,7 @@ TABLE: list[tuple[TencentError, Verdict, Verdict]] = [
     (RequestTimeout("slow"), BACKOFF, GIVE_UP),
     (HttpStatusError(502, b"bad gateway"), BACKOFF, GIVE_UP),
     (ProtocolError("body is not JSON", b"<html>"), BACKOFF, GIVE_UP),
+    (ResponseTooLarge(16 << 20), GIVE_UP, GIVE_UP),  # deterministic: as large next time
     (ApiError("FailedOperation.AnotherRequestProcessing", "m", "r"), BACKOFF, GIVE_UP),
     (ApiError("InvalidParameter", "m", "r"), GIVE_UP, GIVE_UP),
     (ApiError("FailedOperation", "m", "r"), GIVE_UP, GIVE_UP),

@@ -1,4 +1,4 @@
-"""Webhook notifications of actions: generic JSON, WeCom group robot and Slack, batched per target.
+"""Delivery of webhook notifications: a queue per target, batched, retried, drained on close.
 
 Why a queue per target and one background task: the scan loop calls :meth:`Notifier.notify`, which
 is synchronous and only appends to in-memory queues, so a slow, failing or hung webhook can never
@@ -28,184 +28,31 @@ Not guaranteed:
 
 from __future__ import annotations
 
-import json
 import random
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal
 
 import aiohttp
 import anyio
 import structlog
 from yarl import URL
 
-from taskwatch import __version__
 from taskwatch.clock import Clock
-from taskwatch.logs import register_secret, scrub
-from taskwatch.models import AuditRecord, Outcome
+from taskwatch.logs import register_secret
+from taskwatch.models import AuditRecord
+from taskwatch.notify.messages import Target, render, retry_after_seconds, wecom_errcode
 
 log = structlog.get_logger(__name__)
 
-Format = Literal["generic", "wecom", "slack"]
-FORMATS: frozenset[str] = frozenset({"generic", "wecom", "slack"})
-DEFAULT_RESULTS: frozenset[str] = frozenset(
-    {Outcome.DONE.value, Outcome.FAILED.value, Outcome.UNKNOWN.value}
-)
-WECOM_LIMIT = 4096
-"""Bytes of UTF-8 a WeCom markdown message may hold."""
-SLACK_BLOCKS = 50
-"""Blocks a Slack message may hold."""
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 30.0
 WECOM_RATE_LIMITED = 45009
 """WeCom's ``errcode`` for "api freq out of limit" (answered with HTTP 200): retried."""
-_LINE_MAX = 400
-"""Characters of one event line; a long API message is cut so a single event always fits."""
 
 Sleep = Callable[[float], Awaitable[None]]
 OnResult = Callable[[str, str], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """One webhook. ``url`` is kept out of ``repr`` because it may hold a key."""
-
-    name: str
-    url: str = field(repr=False)
-    format: Format
-    batch_size: int = 20
-    flush_interval: float = 10.0
-    """Seconds after the oldest queued event at which a partial batch is sent."""
-    timeout: float = 5.0
-    """Seconds one attempt may take, connecting included."""
-    attempts: int = 3
-    results: frozenset[str] = DEFAULT_RESULTS
-    """:class:`Outcome` values that are notified."""
-
-    def __post_init__(self) -> None:
-        if self.format not in FORMATS:
-            raise ValueError(f"target {self.name!r}: format must be one of {sorted(FORMATS)}")
-        if URL(self.url).scheme not in ("http", "https") or not URL(self.url).host:
-            raise ValueError(f"target {self.name!r}: url must be an http(s) URL")
-        if self.batch_size < 1 or self.attempts < 1:
-            raise ValueError(f"target {self.name!r}: batch_size and attempts must be at least 1")
-        if self.flush_interval < 0 or self.timeout <= 0:
-            raise ValueError(f"target {self.name!r}: flush_interval >= 0 and timeout > 0")
-
-    @property
-    def host(self) -> str:
-        """What logs may show of the URL."""
-        return URL(self.url).host or "?"
-
-
-# --- message formats (pure) ---------------------------------------------------------------------
-
-
-def render(target_format: str, records: Sequence[AuditRecord]) -> bytes:
-    """The body of one POST carrying ``records`` in ``target_format``; strings are scrubbed."""
-    events = [_event(r) for r in records]
-    if target_format == "wecom":
-        payload: dict[str, Any] = wecom_message(events)
-    elif target_format == "slack":
-        payload = slack_message(events)
-    else:
-        payload = {"source": "taskwatch", "version": __version__, "events": events}
-    return json.dumps(payload, ensure_ascii=False).encode()
-
-
-def _event(record: AuditRecord) -> dict[str, Any]:
-    when = datetime.fromtimestamp(record.time, UTC).isoformat(timespec="seconds")
-    event: dict[str, Any] = {
-        "time": when.replace("+00:00", "Z"),
-        "policy": record.policy,
-        "product": record.product,
-        "account": record.account,
-        "region": record.region,
-        "task_id": record.task_id,
-        "action": record.action,
-        "mode": record.mode,
-        "result": record.result,
-        "code": record.code,
-        "request_id": record.request_id,
-        "message": record.message,
-    }
-    return {k: scrub(v) if isinstance(v, str) else v for k, v in event.items()}
-
-
-def summary(events: Sequence[dict[str, Any]]) -> str:
-    """``taskwatch: 3 actions — 2 done, 1 failed`` (results in :class:`Outcome` order)."""
-    counts = Counter(str(e["result"]) for e in events)
-    order = [o.value for o in Outcome] + sorted(set(counts) - {o.value for o in Outcome})
-    parts = ", ".join(f"{counts[r]} {r}" for r in order if counts[r])
-    noun = "action" if len(events) == 1 else "actions"
-    return f"taskwatch: {len(events)} {noun} — {parts}"
-
-
-def event_line(event: dict[str, Any]) -> str:
-    """`` `abort` mps task 125…-procedure-live-… (policy p, main/global): failed (Code: text)``."""
-    line = (
-        f"`{event['action']}` {event['product']} task {event['task_id']} "
-        f"(policy {event['policy']}, {event['account']}/{event['region']}): {event['result']}"
-    )
-    if event["mode"] != "enforce" and event["result"] != Outcome.WOULD:
-        line += f" [{event['mode']}]"
-    detail = ": ".join(str(event[k]) for k in ("code", "message") if event[k])
-    if detail:
-        line += f" ({detail})"
-    return line if len(line) <= _LINE_MAX else line[: _LINE_MAX - 1] + "…"
-
-
-def _more(n: int) -> str:
-    return f"… and {n} more"
-
-
-def wecom_message(events: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """A WeCom group-robot markdown message, cut to :data:`WECOM_LIMIT` bytes with "… and N
-    more"."""
-    head = f"**{summary(events)}**"
-    lines = [f"> {event_line(e)}" for e in events]
-    kept: list[str] = []
-    for line in lines:
-        left = len(lines) - len(kept) - 1
-        candidate = "\n".join([head, *kept, line, *([_more(left)] if left else [])])
-        if len(candidate.encode()) > WECOM_LIMIT:
-            break
-        kept.append(line)
-    left = len(lines) - len(kept)
-    content = "\n".join([head, *kept, *([_more(left)] if left else [])])
-    raw = content.encode()
-    if len(raw) > WECOM_LIMIT:  # only a summary longer than the limit itself gets here
-        content = raw[:WECOM_LIMIT].decode(errors="ignore")
-    return {"msgtype": "markdown", "markdown": {"content": content}}
-
-
-def _slack_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def slack_message(events: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """A Slack incoming-webhook message: a header, one mrkdwn section per event, at most
-    :data:`SLACK_BLOCKS` blocks (the last says "… and N more" when events did not fit)."""
-    text = summary(events)
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": text[:150]}}
-    ]
-    room = SLACK_BLOCKS - 1
-    shown = events if len(events) <= room else events[: room - 1]
-    blocks.extend(
-        {"type": "section", "text": {"type": "mrkdwn", "text": _slack_escape(event_line(e))}}
-        for e in shown
-    )
-    if len(shown) < len(events):
-        more = _more(len(events) - len(shown))
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
-    return {"text": text, "blocks": blocks}
-
-
-# --- delivery -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,32 +120,63 @@ class Notifier:
         """Events queued for ``target`` and not yet taken into a batch."""
         return next(len(lane.queue) for lane in self._lanes if lane.target.name == target)
 
-    def notify(self, record: AuditRecord) -> None:
-        """Queue ``record`` for every target that wants its result. Never waits."""
+    def notify(self, record: AuditRecord, *, follows: str | None = None) -> None:
+        """Queue ``record`` for every target that wants its result, or ``follows`` (the end of a
+        failure streak goes wherever its start went). Never waits."""
         for lane in self._lanes:
-            if record.result not in lane.target.results:
+            wanted = lane.target.results
+            if record.result not in wanted and (follows is None or follows not in wanted):
                 continue
             name = lane.target.name
             if self._closing:
                 self._count(name, "dropped")
                 continue
-            if len(lane.queue) >= self._queue_size:
-                lane.queue.popleft()
-                self._count(name, "dropped")
-                if not lane.overflowing:
-                    lane.overflowing = True
-                    log.warning("notification queue full, dropping oldest", target=name)
             lane.queue.append((self._clock.monotonic(), record))
-            if lane.wake is not None and (
-                len(lane.queue) == 1 or len(lane.queue) >= lane.target.batch_size
-            ):
-                lane.wake.set()
+            self._queued(lane)
+
+    def _queued(self, lane: _Lane) -> None:
+        """Bound ``lane``'s queue (dropping the oldest, counted) and wake its sender if due."""
+        while len(lane.queue) > self._queue_size:
+            lane.queue.popleft()
+            self._count(lane.target.name, "dropped")
+            if not lane.overflowing:
+                lane.overflowing = True
+                log.warning("notification queue full, dropping oldest", target=lane.target.name)
+        if lane.wake is not None and (
+            len(lane.queue) == 1 or len(lane.queue) >= lane.target.batch_size
+        ):
+            lane.wake.set()
+
+    def hand_over(self, successor: Notifier) -> int:
+        """Move the queued events to ``successor``'s target of the same name when it wants their
+        result (a reload changed the notifications), keeping when each was queued, so a flush is
+        not put off by the swap; returns how many moved. They go ahead of what ``successor``
+        already queued. What stays (its target is gone or no longer wants that result, or its
+        batch is in flight) is flushed by this notifier's :meth:`aclose`: call that next."""
+        heirs = {lane.target.name: lane for lane in successor._lanes}
+        moved = 0
+        for lane in self._lanes:
+            heir = heirs.get(lane.target.name)
+            if heir is None or not lane.queue:
+                continue
+            wanted = [(t, r) for t, r in lane.queue if r.result in heir.target.results]
+            lane.queue = deque((t, r) for t, r in lane.queue if r.result not in heir.target.results)
+            heir.queue.extendleft(reversed(wanted))
+            successor._queued(heir)
+            if heir.wake is not None:  # a running sender re-reads its oldest event's time
+                heir.wake.set()
+            moved += len(wanted)
+        return moved
 
     async def run(self) -> None:
-        """Send batches until :meth:`aclose` (or cancellation); never raises for a webhook."""
+        """Send batches until :meth:`aclose` (or cancellation); never raises for a webhook.
+        Runs once; a notifier closed before it ran returns at once."""
         if self._stopped is not None:
             raise RuntimeError("Notifier.run() runs once")
         self._stopped = anyio.Event()
+        if self._closing:
+            self._stopped.set()
+            return
         try:
             async with anyio.create_task_group() as tg:
                 self._scope = tg.cancel_scope
@@ -365,7 +243,9 @@ class Notifier:
                 lane.idle = None
 
     async def _batch_ready(self, lane: _Lane) -> None:
-        """Return once a full batch is queued or the oldest event has waited flush_interval."""
+        """Return once a full batch is queued or the oldest event has waited flush_interval.
+        An alarm that rang means it has: the clock is not asked again, since ``queued +
+        flush_interval`` may fall a hair after any instant a coarse clock can show."""
         target = lane.target
         while True:
             if not lane.queue:
@@ -377,15 +257,18 @@ class Notifier:
             left = lane.queue[0][0] + target.flush_interval - self._clock.monotonic()
             if left <= 0:
                 return
-            lane.wake = anyio.Event()
+            lane.wake, rang = anyio.Event(), anyio.Event()
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._alarm, left, lane.wake)
+                tg.start_soon(self._alarm, left, lane.wake, rang)
                 await lane.wake.wait()
                 tg.cancel_scope.cancel()
+            if rang.is_set() and lane.queue:
+                return
 
-    async def _alarm(self, seconds: float, event: anyio.Event) -> None:
+    async def _alarm(self, seconds: float, wake: anyio.Event, rang: anyio.Event) -> None:
         await self._sleep(seconds)
-        event.set()
+        rang.set()
+        wake.set()
 
     def _take(self, lane: _Lane) -> list[AuditRecord]:
         n = min(lane.target.batch_size, len(lane.queue))
@@ -477,7 +360,7 @@ class Notifier:
             ) as resp:
                 text = await resp.read()
                 status = resp.status
-                retry_after = _seconds(resp.headers.get("Retry-After"))
+                retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
         except TimeoutError:
             return _Attempt(ok=False, retry=True, status="timeout")
         except (aiohttp.ClientError, OSError) as exc:
@@ -487,7 +370,7 @@ class Notifier:
         if not 200 <= status < 300:
             return _Attempt(ok=False, retry=False, status=f"HTTP {status}")
         if target.format == "wecom":  # WeCom answers errors with 200 and an errcode
-            errcode = _wecom_errcode(text)
+            errcode = wecom_errcode(text)
             if errcode:
                 return _Attempt(False, errcode == WECOM_RATE_LIMITED, f"errcode {errcode}")
         return _Attempt(ok=True, retry=False, status=f"HTTP {status}")
@@ -503,20 +386,3 @@ class Notifier:
     def _count(self, target: str, result: str) -> None:
         if self._on_result is not None:
             self._on_result(target, result)
-
-
-def _seconds(value: str | None) -> float | None:
-    """A delta-seconds ``Retry-After`` (an HTTP date is ignored)."""
-    try:
-        return None if value is None else max(0.0, float(value))
-    except ValueError:
-        return None
-
-
-def _wecom_errcode(body: bytes) -> int:
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        return 0
-    code = parsed.get("errcode", 0) if isinstance(parsed, dict) else 0
-    return code if isinstance(code, int) else 0

@@ -1,0 +1,136 @@
+"""The journal's schema, its queries, and what their rows become (:mod:`taskwatch.store` runs them).
+
+Kept apart from the :class:`~taskwatch.store.Journal` class so that readers of the rows (the status
+page's :class:`ActionGroup`) need not import the database code, and so that the schema is read in
+one place: ``MIGRATIONS`` are applied in order, one transaction each (``PRAGMA user_version`` is
+the version), so a crash mid-migration leaves the previous version intact.
+
+:data:`GROUPED` folds repeated records into one row per (policy, task, action, mode, result) with
+a count and the first and last time: a policy whose action keeps failing writes a row per attempt
+(the audit keeps every one), and a page listing the newest rows would show nothing else.
+
+Not guaranteed: that a group is one unbroken run. ``failed``, ``unknown``, ``failed`` on one task
+make a ``failed`` group of two and an ``unknown`` group of one; the group's columns (code, message,
+request id) are those of its newest record.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from taskwatch.models import AuditRecord, Outcome
+
+APPLICATION_ID: Final = 0x74775431
+"""``PRAGMA application_id`` of a taskwatch journal ("twT1"): tells our file from someone else's."""
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    (  # 1: the journal
+        """CREATE TABLE intents (
+            id      INTEGER PRIMARY KEY AUTOINCREMENT,
+            time    REAL NOT NULL,
+            policy  TEXT NOT NULL,
+            product TEXT NOT NULL,
+            account TEXT NOT NULL,
+            region  TEXT NOT NULL,
+            task_id TEXT NOT NULL,
+            action  TEXT NOT NULL,
+            mode    TEXT NOT NULL CHECK (mode IN ('enforce', 'dry-run')),
+            params  TEXT NOT NULL DEFAULT '{}'
+        )""",
+        """CREATE TABLE outcomes (
+            intent_id  INTEGER PRIMARY KEY REFERENCES intents (id) ON DELETE CASCADE,
+            time       REAL NOT NULL,
+            result     TEXT NOT NULL,
+            code       TEXT,
+            request_id TEXT,
+            message    TEXT,
+            uncertain  INTEGER NOT NULL DEFAULT 0
+        )""",
+        f"PRAGMA application_id = {APPLICATION_ID}",
+    ),
+    (  # 2: indexes for last_action, count_since, recent and prune
+        "CREATE INDEX intents_task ON intents (account, product, task_id, action)",
+        "CREATE INDEX intents_policy_time ON intents (policy, time)",
+        "CREATE INDEX intents_time ON intents (time)",
+    ),
+)
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+OLDEST_READABLE: Final = 1
+"""The oldest schema a read-only journal can be queried at; raise it when a migration changes a
+column the queries read."""
+
+COUNTED: Final = (Outcome.DONE.value, Outcome.UNKNOWN.value)
+COUNT: Final = """
+    SELECT count(*) FROM intents i LEFT JOIN outcomes o ON o.intent_id = i.id
+    WHERE i.policy = ? AND i.time >= ? AND (
+        (i.mode = 'enforce' AND (o.intent_id IS NULL OR o.result IN (?, ?) OR o.uncertain = 1))
+        OR (? AND i.mode = 'dry-run' AND o.result = ?))
+"""
+_COLUMNS = """i.id, i.time, i.policy, i.product, i.account, i.region, i.task_id, i.action, i.mode,
+    coalesce(o.result, 'intent') AS result, o.code, o.request_id, o.message, o.time AS finished"""
+# Constant SQL built from constants: no value is ever formatted into a query.
+SELECT: Final = f"SELECT {_COLUMNS} FROM intents i LEFT JOIN outcomes o ON o.intent_id = i.id"  # noqa: S608
+GROUPED: Final = f"""
+    WITH r AS ({SELECT} WHERE i.time >= ?),
+    g AS (SELECT max(id) AS last, count(*) AS n, min(time) AS first FROM r
+          GROUP BY policy, account, product, region, task_id, action, mode, result)
+    SELECT r.*, g.n, g.first FROM g JOIN r ON r.id = g.last ORDER BY g.last DESC LIMIT ?
+"""  # noqa: S608
+"""Records since a time, one row per (policy, task, action, mode, result): the newest record of
+the group, its count and its first time; newest group first, at most a limit."""
+
+_SECRET_KEY = re.compile(
+    r"secret|token|password|passwd|authori[sz]ation|signature|credential", re.I
+)
+_REDACTED: Final = "[redacted]"
+
+
+@dataclass(frozen=True, slots=True)
+class ActionGroup(AuditRecord):
+    """The newest record of a group of like records, with how many there were since when."""
+
+    count: int = 1
+    first_time: float | None = None
+    """UTC epoch seconds of the group's first record (``time`` is its last)."""
+
+
+_FIELDS = (
+    "id", "time", "policy", "product", "account", "region", "task_id", "action", "mode", "result",
+    "code", "request_id", "message", "finished_time",
+)  # fmt: skip
+"""The :class:`AuditRecord` fields, in the order of :data:`SELECT`'s columns."""
+
+
+def record(row: tuple[Any, ...]) -> AuditRecord:
+    """An :class:`AuditRecord` from a row of :data:`SELECT`."""
+    return AuditRecord(**dict(zip(_FIELDS, row, strict=True)))
+
+
+def group(row: tuple[Any, ...]) -> ActionGroup:
+    """An :class:`ActionGroup` from a row of :data:`GROUPED` (:data:`SELECT`'s, then the group's
+    count and first time)."""
+    fields = dict(zip(_FIELDS, row[: len(_FIELDS)], strict=True))
+    return ActionGroup(**fields, count=row[-2], first_time=row[-1])
+
+
+def params_json(params: Mapping[str, Any]) -> str:
+    """The API parameters as JSON, with anything that looks like a credential redacted."""
+    try:
+        return json.dumps(_redact(params), sort_keys=True, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"journal params must be plain JSON: {e}") from e
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            str(k): _REDACTED if _SECRET_KEY.search(str(k)) else _redact(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_redact(v) for v in value]
+    return value

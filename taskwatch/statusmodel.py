@@ -1,0 +1,230 @@
+"""What the status page shows, as data: a :class:`StatusSnapshot`, built by :func:`snapshot_from`.
+
+The supervisor implements :class:`StatusView`, usually by calling :func:`snapshot_from` with the
+pieces it holds: each source's name, last cycle report and last success, the tasks its watchers
+hold, the rules, and the journal's recent records. :mod:`taskwatch.statuspage` renders a snapshot
+as HTML; nothing here knows about HTML.
+
+The numbers agree with ``/metrics`` by construction: a source's ``active`` is its last cycle
+report's, which counts what ``taskwatch_tasks`` counts (the active tasks and every listed ended
+Live task) and keeps the last good count while the source fails; the task counts are of the very
+tasks the watchers hold. The oldest waiting tasks are the queue (a pending MPS or DLC task, since
+its creation); a Live task waits for its StartTime, a schedule rather than a queue, and is left
+out of that list (it is counted in the Tasks table).
+
+Not guaranteed: one consistent instant across sources. Each source is read as it stands between
+its cycles.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import taskwatch
+from taskwatch.models import AuditRecord, Task
+from taskwatch.policy.rules import Rule
+
+SCHEDULED = frozenset({"live"})
+"""Products whose pending tasks wait for a start time, not in a queue: not in ``oldest_waiting``."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """One polled source and its last cycle (``cycled`` is false until the first one ends)."""
+
+    name: str
+    cycled: bool = False
+    ok: bool = False
+    seconds: float = 0.0
+    calls: int = 0
+    active: int = 0
+    new: int = 0
+    changed: int = 0
+    gone: int = 0
+    finished: int = 0
+    last_success: float | None = None
+    """UTC epoch seconds of the last successful cycle."""
+    error: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCount:
+    product: str
+    status: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunningTask:
+    product: str
+    account: str
+    region: str
+    id: str
+    type: str
+    status: str
+    running_for: float
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingTask:
+    """A pending task and how long since it was created (it has not started)."""
+
+    product: str
+    account: str
+    region: str
+    id: str
+    type: str
+    status: str
+    waiting_for: float
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyStatus:
+    name: str
+    product: str
+    action: str
+    enforce: bool
+    grace: float = 0.0
+    per_cycle: int | None = None
+    per_hour: int | None = None
+    percent: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusSnapshot:
+    """Everything the page shows, taken at ``now`` (UTC epoch seconds)."""
+
+    now: float
+    version: str = taskwatch.__version__
+    started: float | None = None
+    leader: bool = True
+    actions_paused: bool = False
+    sources: Sequence[SourceStatus] = ()
+    tasks: Sequence[TaskCount] = ()
+    oldest_running: Sequence[RunningTask] = ()
+    oldest_waiting: Sequence[WaitingTask] = ()
+    """Pending tasks of queued products, longest waiting first."""
+    policies: Sequence[PolicyStatus] = ()
+    actions: Sequence[AuditRecord] = ()
+    """Newest first."""
+    actions_since: float | None = None
+    """Start of the window ``actions`` covers, if bounded by time."""
+
+
+class StatusView(Protocol):
+    """What the status page asks; the supervisor answers from state it already holds."""
+
+    def status_snapshot(self) -> StatusSnapshot: ...
+
+
+class LastCycle(Protocol):
+    """What the page reads of a cycle report (:class:`taskwatch.watch.CycleReport` fits)."""
+
+    @property
+    def seconds(self) -> float: ...
+    @property
+    def calls(self) -> Mapping[str, int]: ...
+    @property
+    def active(self) -> int: ...
+    @property
+    def new(self) -> int: ...
+    @property
+    def changed(self) -> int: ...
+    @property
+    def gone(self) -> int: ...
+    @property
+    def finished(self) -> int: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def message(self) -> str | None: ...
+
+
+def snapshot_from(
+    *,
+    now: float,
+    sources: Iterable[tuple[str, LastCycle | None, float | None]],
+    tasks: Iterable[Task],
+    rules: Iterable[Rule],
+    actions: Iterable[AuditRecord],
+    started: float | None = None,
+    leader: bool = True,
+    actions_paused: bool = False,
+    actions_since: float | None = None,
+    oldest: int = 10,
+    max_actions: int = 25,
+) -> StatusSnapshot:
+    """A snapshot from the supervisor's plain pieces.
+
+    ``sources``: (name, last cycle report or None, wall time of the last success or None);
+    ``tasks``: every task the watchers hold (active ones, plus listed ended Live tasks);
+    ``oldest``: how many of the longest running and of the longest waiting tasks to keep;
+    ``actions``: journal records in any order (the newest ``max_actions`` are kept).
+    """
+    task_list = list(tasks)
+    counts = Counter((t.product, t.status) for t in task_list)
+    running = [
+        RunningTask(t.product, t.account, t.region, t.id, t.type, t.status, age)
+        for t in task_list
+        if (age := t.running_for(now)) is not None
+    ]
+    running.sort(key=lambda r: r.running_for, reverse=True)
+    waiting = [
+        WaitingTask(t.product, t.account, t.region, t.id, t.type, t.status, age)
+        for t in task_list
+        if t.product not in SCHEDULED and (age := t.waiting_for(now)) is not None
+    ]
+    waiting.sort(key=lambda w: w.waiting_for, reverse=True)
+    records = sorted(actions, key=lambda a: (a.time, a.id), reverse=True)[:max_actions]
+    return StatusSnapshot(
+        now=now,
+        started=started,
+        leader=leader,
+        actions_paused=actions_paused,
+        sources=[_source(name, report, success) for name, report, success in sources],
+        tasks=[
+            TaskCount(p, s, n)
+            for (p, s), n in sorted(counts.items(), key=lambda kv: (kv[0][0], -kv[1], kv[0][1]))
+        ],
+        oldest_running=running[:oldest],
+        oldest_waiting=waiting[:oldest],
+        policies=[
+            PolicyStatus(
+                r.name,
+                r.product,
+                r.action,
+                r.enforce,
+                r.grace,
+                r.caps.per_cycle,
+                r.caps.per_hour,
+                r.caps.percent,
+            )
+            for r in rules
+        ],
+        actions=records,
+        actions_since=actions_since,
+    )
+
+
+def _source(name: str, report: LastCycle | None, last_success: float | None) -> SourceStatus:
+    if report is None:
+        return SourceStatus(name, last_success=last_success)
+    return SourceStatus(
+        name,
+        cycled=True,
+        ok=report.error is None,
+        seconds=report.seconds,
+        calls=sum(report.calls.values()),
+        active=report.active,
+        new=report.new,
+        changed=report.changed,
+        gone=report.gone,
+        finished=report.finished,
+        last_success=last_success,
+        error=report.error,
+        message=report.message,
+    )
