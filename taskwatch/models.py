@@ -169,3 +169,12 @@ class AuditRecord:
     request_id: str | None = None
     message: str | None = None
     finished_time: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionGroup(AuditRecord):
+    """The newest record of a group of like records, with how many there were since when."""
+
+    count: int = 1
+    first_time: float | None = None
+    """UTC epoch seconds of the group's first record (``time`` is its last)."""

@@ -22,11 +22,11 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from taskwatch.actions.notify import Notifier, Target
 from taskwatch.clock import Clock
 from taskwatch.limiter import BucketStats, Limiter
-from taskwatch.metrics import Metrics
+from taskwatch.metrics.registry import Metrics
 from taskwatch.models import SourceKey
-from taskwatch.notify import Notifier, Target
 from taskwatch.products.base import Adapter
 from taskwatch.products.dlc import DlcAdapter
 from taskwatch.products.live import LiveAdapter

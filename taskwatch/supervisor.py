@@ -23,8 +23,8 @@ was cut; if the scan had ended and the policies step overran, the scan stands.
 cycle, WATCHDOG=1 while every loop keeps its rhythm, RELOADING=1 around a reload, STOPPING=1 on
 stop. Without ``$NOTIFY_SOCKET`` all of it is a no-op.
 
-**Leadership** (``leader.enabled``; see ``taskwatch.leader``): an elector task runs beside the
-server. Only the leader runs the source loops: a follower serves HTTP and makes no Tencent Cloud
+**Leadership** (``leader.enabled``; see ``taskwatch.leader.election``): an elector task runs beside
+the server. Only the leader runs the source loops: a follower serves HTTP and makes no Tencent Cloud
 API call. Gaining leadership starts the loops of the current runtime; losing it cancels them at
 once (an action already past its last leadership check finishes: the executor shields it, and
 ``renew_deadline < lease_duration`` leaves the margin). The executor asks the elector right before
@@ -51,10 +51,12 @@ import anyio
 import structlog
 from anyio.abc import TaskStatus
 
+from taskwatch.actions.executor import Executor
+from taskwatch.actions.journal import Journal
+from taskwatch.actions.notify import Notifier, NotifierHost
 from taskwatch.clock import Clock, SystemClock
 from taskwatch.errors import ConfigError
-from taskwatch.executor import Executor
-from taskwatch.leader import (
+from taskwatch.leader.election import (
     Elector,
     KubernetesElector,
     KubernetesLeaseStore,
@@ -62,19 +64,17 @@ from taskwatch.leader import (
     Timings,
 )
 from taskwatch.limiter import BucketStats
-from taskwatch.metrics import Metrics
-from taskwatch.notify import Notifier, NotifierHost
+from taskwatch.metrics.registry import Metrics
 from taskwatch.policy.rules import Rule, compile_rules
 from taskwatch.runtime import Runtime, Source, build_notifier, build_runtime
-from taskwatch.sdnotify import SystemdNotifier, status_summary, watchdog_loop
-from taskwatch.server import HttpServer, build_app
 from taskwatch.settings import Settings, load_settings
-from taskwatch.statuspage import StatusSnapshot, snapshot_from
-from taskwatch.store import Journal
 from taskwatch.tencent import catalog
 from taskwatch.tencent.transport import Timeouts, Transport
 from taskwatch.watch import CycleReport, Watcher
-from taskwatch.webconfig import WebConfig, load_web_config
+from taskwatch.web.sdnotify import SystemdNotifier, status_summary, watchdog_loop
+from taskwatch.web.server import HttpServer, build_app
+from taskwatch.web.statuspage import StatusSnapshot, snapshot_from
+from taskwatch.web.webconfig import WebConfig, load_web_config
 
 log = structlog.get_logger(__name__)
 

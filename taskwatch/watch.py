@@ -30,7 +30,7 @@ import structlog
 
 from taskwatch.clock import Clock
 from taskwatch.errors import CycleTimeout, TaskwatchError
-from taskwatch.metrics import Metrics, summarise
+from taskwatch.metrics.registry import Metrics, summarise
 from taskwatch.models import ACTIONABLE_WHEN_DONE, Phase, SourceKey, Task
 from taskwatch.products.base import Adapter, CallCounter
 from taskwatch.tracker import Tracker, diff

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from taskwatch.audit import format_table, parse_since, run_audit, to_json
+from taskwatch.actions.journal import Journal
+from taskwatch.cli.audit import format_table, parse_since, run_audit, to_json
 from taskwatch.clock import ManualClock
 from taskwatch.errors import StoreError
-from taskwatch.store import Journal
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 

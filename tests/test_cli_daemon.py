@@ -200,9 +200,9 @@ async def test_a_bad_rule_exits_2_with_one_line_naming_the_rule(
 
 
 async def test_audit_lists_the_journal_as_a_table_and_as_json(tmp_path: Path) -> None:
+    from taskwatch.actions.journal import Journal
     from taskwatch.clock import SystemClock
     from taskwatch.models import Outcome
-    from taskwatch.store import Journal
 
     state = tmp_path / "state.db"
     with Journal(state, clock=SystemClock()) as journal:

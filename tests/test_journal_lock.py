@@ -18,17 +18,17 @@ from pathlib import Path
 
 import pytest
 
+from taskwatch.actions.journal import Journal
+from taskwatch.actions.lock import JournalBusyError, lock_path
 from taskwatch.clock import ManualClock
 from taskwatch.errors import StoreError
-from taskwatch.journalfiles import JournalBusyError, lock_path
-from taskwatch.store import Journal
 
 ROOT = Path(__file__).resolve().parents[1]
 
 HOLDER = """
 import sys
 from taskwatch.clock import SystemClock
-from taskwatch.store import Journal
+from taskwatch.actions.journal import Journal
 
 journal = Journal(sys.argv[1], clock=SystemClock())
 journal.open()

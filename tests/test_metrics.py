@@ -10,7 +10,7 @@ from prometheus_client.exposition import choose_encoder
 
 from taskwatch.clock import ManualClock
 from taskwatch.limiter import Limiter
-from taskwatch.metrics import MAX_CODES, OTHER, Metrics, TaskGroup, summarise
+from taskwatch.metrics.registry import MAX_CODES, OTHER, Metrics, TaskGroup, summarise
 from taskwatch.models import Phase, Result, SourceKey, Task
 from taskwatch.tencent.client import CallObserver
 from taskwatch.tencent.errors import CallSite

@@ -26,9 +26,7 @@ import structlog
 from aiohttp import web
 
 from taskwatch import logs
-from taskwatch.clock import ManualClock
-from taskwatch.models import AuditRecord
-from taskwatch.notify import (
+from taskwatch.actions.notify import (
     SLACK_BLOCKS,
     WECOM_LIMIT,
     Notifier,
@@ -37,6 +35,8 @@ from taskwatch.notify import (
     slack_message,
     wecom_message,
 )
+from taskwatch.clock import ManualClock
+from taskwatch.models import AuditRecord
 
 WECOM_KEY = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z

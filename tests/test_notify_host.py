@@ -13,8 +13,8 @@ from collections import Counter
 import anyio
 import pytest
 
+from taskwatch.actions.notify import Notifier, NotifierHost, Target
 from taskwatch.clock import ManualClock
-from taskwatch.notify import Notifier, NotifierHost, Target
 from tests.test_notify import HeldSleep, Receiver, Results, record, target
 from tests.test_notify import receiver as receiver  # the fixture
 

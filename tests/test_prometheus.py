@@ -11,9 +11,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from taskwatch.metrics import Metrics, TaskGroup
+from taskwatch.metrics.registry import Metrics, TaskGroup
 from taskwatch.models import SourceKey
-from taskwatch.server import build_app, serve
+from taskwatch.web.server import build_app, serve
 from tests.components import Sample, StartPrometheus, prometheus_fixture  # noqa: F401
 
 MPS = SourceKey("acct-a", "mps", "global")

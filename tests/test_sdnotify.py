@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from taskwatch.sdnotify import SystemdNotifier, status_summary, watchdog_loop
+from taskwatch.web.sdnotify import SystemdNotifier, status_summary, watchdog_loop
 
 
 @pytest.fixture

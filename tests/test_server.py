@@ -13,9 +13,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from taskwatch.clock import ManualClock
-from taskwatch.metrics import Metrics, TaskGroup
+from taskwatch.metrics.registry import Metrics, TaskGroup
 from taskwatch.models import SourceKey
-from taskwatch.server import HttpServer, build_app, parse_listen, serve
+from taskwatch.web.server import HttpServer, build_app, parse_listen, serve
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 PROMETHEUS_ACCEPT = (

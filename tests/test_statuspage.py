@@ -13,11 +13,11 @@ from typing import Any
 import aiohttp
 from prometheus_client import CollectorRegistry
 
-from taskwatch.metrics import Metrics
+from taskwatch.metrics.registry import Metrics
 from taskwatch.models import AuditRecord, Phase, SourceKey, Task
-from taskwatch.server import build_app, serve
-from taskwatch.statuspage import StatusSnapshot, render, snapshot_from
 from taskwatch.watch import CycleReport
+from taskwatch.web.server import build_app, serve
+from taskwatch.web.statuspage import StatusSnapshot, render, snapshot_from
 from tests.policy.kit import EXAMPLE_RULE, HOUR, NOW, policy, rules
 
 HOSTILE_ID = "<script>window.pwned=1</script>"

@@ -1,6 +1,7 @@
 """The status page in a real browser: Debian's Chromium, headless, driven by Playwright.
 
-The page is served by the real :func:`~taskwatch.server.build_app` on 127.0.0.1 from the realistic
+The page is served by the real :func:`~taskwatch.web.server.build_app` on 127.0.0.1 from the
+realistic
 snapshot of :mod:`tests.test_statuspage`; the test reads the DOM as the browser built it (so an
 unescaped ``<script>`` would have run) and keeps a full-page screenshot at
 ``test-artifacts/status-page.png`` for a person to look at. A second test loads it over TLS with
@@ -20,9 +21,9 @@ from typing import TYPE_CHECKING
 import pytest
 from prometheus_client import CollectorRegistry
 
-from taskwatch.metrics import Metrics
-from taskwatch.server import build_app, serve
-from taskwatch.webconfig import load_web_config
+from taskwatch.metrics.registry import Metrics
+from taskwatch.web.server import build_app, serve
+from taskwatch.web.webconfig import load_web_config
 from tests.components import missing, require_binary
 from tests.test_statuspage import HOSTILE_ID, FixedStatus, Healthy, scenario
 from tests.test_webconfig import PASSWORD, Pki, tls_and_auth, write_config

@@ -27,10 +27,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from taskwatch.actions.journal import MIGRATIONS, SCHEMA_VERSION, Journal
 from taskwatch.clock import ManualClock
 from taskwatch.errors import StoreError, TaskwatchError
 from taskwatch.models import Outcome
-from taskwatch.store import MIGRATIONS, SCHEMA_VERSION, Journal
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK_ID = "2600011111-WorkflowTask-9f3c0b1e2d"
@@ -221,7 +221,7 @@ def test_unresolved_intents_are_listed_oldest_first(journal: Journal, clock: Man
 CHILD_ONE = """
 import os, signal, sys
 from taskwatch.clock import SystemClock
-from taskwatch.store import Journal
+from taskwatch.actions.journal import Journal
 
 journal = Journal(sys.argv[1], clock=SystemClock())
 journal.open()
@@ -236,7 +236,7 @@ os.kill(os.getpid(), signal.SIGKILL)
 CHILD_LOOP = """
 import sys
 from taskwatch.clock import SystemClock
-from taskwatch.store import Journal
+from taskwatch.actions.journal import Journal
 
 journal = Journal(sys.argv[1], clock=SystemClock())
 journal.open()

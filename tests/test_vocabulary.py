@@ -12,12 +12,12 @@ from prometheus_client import CollectorRegistry, generate_latest
 from structlog.testing import capture_logs
 
 from taskwatch.clock import ManualClock
-from taskwatch.metrics import Metrics, TaskGroup, summarise
+from taskwatch.metrics.registry import Metrics, TaskGroup, summarise
+from taskwatch.metrics.vocabulary import BUDGETS, KNOWN, MAX_LABEL_LENGTH, OTHER, LabelGuard
 from taskwatch.models import Phase, Result, SourceKey, Task
 from taskwatch.policy.catalog import STATUSES
 from taskwatch.products import dlc, mps
 from taskwatch.tencent.errors import CallSite
-from taskwatch.vocabulary import BUDGETS, KNOWN, MAX_LABEL_LENGTH, OTHER, LabelGuard
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 EPOCH0 = T0.timestamp()

@@ -25,9 +25,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from taskwatch.errors import ConfigError
-from taskwatch.metrics import Metrics
-from taskwatch.server import HttpServer, build_app, serve
-from taskwatch.webconfig import Authenticator, WebConfig, load_web_config, parse_web_config
+from taskwatch.metrics.registry import Metrics
+from taskwatch.web.server import HttpServer, build_app, serve
+from taskwatch.web.webconfig import Authenticator, WebConfig, load_web_config, parse_web_config
 from tests.components import require_binary
 
 PASSWORD = "correct horse battery staple"

@@ -7,7 +7,7 @@ What is checked, and how:
 * ``promtool check config`` on prometheus.example.yml, once per scrape-config variant (the file
   keeps the Kubernetes variant commented out; the test switches it on in a copy).
 * Every metric name and label an expression uses exists in taskwatch's own exposition: a fresh
-  :class:`taskwatch.metrics.Metrics` with every metric touched, rendered and parsed back.
+  :class:`taskwatch.metrics.registry.Metrics` with every metric touched, rendered and parsed back.
 
 The helpers here (the exposition inventory, the PromQL selector scan, the promtool parse check)
 are shared with test_grafana.py. The selector scan is a small tokenizer, not a PromQL parser:
@@ -33,7 +33,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
 
 from taskwatch.limiter import BucketStats
-from taskwatch.metrics import Metrics, TaskGroup
+from taskwatch.metrics.registry import Metrics, TaskGroup
 from taskwatch.models import SourceKey
 from tests.components import promtool
 

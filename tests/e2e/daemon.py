@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from taskwatch.clock import Clock, SystemClock
-from taskwatch.metrics import Metrics
+from taskwatch.metrics.registry import Metrics
 from taskwatch.settings import Settings, parse_settings
 from taskwatch.supervisor import Supervisor
 from tests.emulator.harness import SECRET_ID, SECRET_KEY, Running

@@ -15,10 +15,10 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
+from taskwatch.actions.journal import ActionGroup
 from taskwatch.emulator.faults import Fault
-from taskwatch.statuspage import render
-from taskwatch.store import ActionGroup
 from taskwatch.supervisor import Supervisor
+from taskwatch.web.statuspage import render
 from tests.e2e.daemon import EMULATOR_LIMITS, LIFTED
 from tests.e2e.test_policies import LONG_LIVE, live, policy_daemon, results
 from tests.e2e.test_retries import recorded_waits

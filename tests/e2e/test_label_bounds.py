@@ -13,8 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from taskwatch.emulator.faults import Fault
 from taskwatch.emulator.world import DlcTask, Plan
-from taskwatch.metrics import Metrics
-from taskwatch.vocabulary import BUDGETS, MAX_LABEL_LENGTH, OTHER
+from taskwatch.metrics.registry import Metrics
+from taskwatch.metrics.vocabulary import BUDGETS, MAX_LABEL_LENGTH, OTHER
 from tests.e2e.daemon import EMULATOR_LIMITS, LIFTED, daemon
 from tests.emulator.harness import running_emulator
 

@@ -31,7 +31,7 @@ import anyio
 import pytest
 from aiohttp import web
 
-from taskwatch.metrics import Metrics
+from taskwatch.metrics.registry import Metrics
 from taskwatch.settings import parse_settings
 from taskwatch.supervisor import Supervisor
 from tests.canary import CANARY_SECRET_ID, CANARY_SECRET_KEY

@@ -18,8 +18,8 @@ from taskwatch.clock import ManualClock
 from taskwatch.emulator.faults import Fault
 from taskwatch.emulator.scenario import load_scenario
 from taskwatch.emulator.world import MpsTask, Plan
-from taskwatch.statuspage import StatusSnapshot, render
 from taskwatch.supervisor import Supervisor
+from taskwatch.web.statuspage import StatusSnapshot, render
 from tests.e2e.daemon import EMULATOR_LIMITS, LIFTED, daemon
 from tests.emulator.harness import Running, running_emulator, start_time
 

@@ -14,7 +14,7 @@ import anyio
 import pytest
 from structlog.testing import capture_logs
 
-from taskwatch.leader import KubernetesElector, StandaloneElector, Timings
+from taskwatch.leader.election import KubernetesElector, StandaloneElector, Timings
 from tests.ha.leases import Breakable, admin_store
 from tests.kube import KubeCluster, kube_fixture, lease_dict  # noqa: F401
 

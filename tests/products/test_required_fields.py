@@ -18,7 +18,7 @@ import pytest
 
 from taskwatch.clock import ManualClock
 from taskwatch.emulator.faults import Fault
-from taskwatch.metrics import Metrics
+from taskwatch.metrics.registry import Metrics
 from taskwatch.products.base import CallCounter
 from taskwatch.products.dlc import DlcAdapter
 from taskwatch.products.live import LiveAdapter

@@ -36,7 +36,7 @@ import pytest
 
 from taskwatch.emulator.faults import Fault
 from taskwatch.emulator.world import Generator, MpsTask, Plan, World
-from taskwatch.metrics import Metrics
+from taskwatch.metrics.registry import Metrics
 from taskwatch.supervisor import Supervisor
 from tests.e2e.daemon import EMULATOR_LIMITS, LIFTED, FollowClock, settings_for
 from tests.emulator.harness import Running, running_emulator

@@ -17,7 +17,7 @@ import structlog
 from structlog.testing import capture_logs
 
 from taskwatch.clock import SkewedClock
-from taskwatch.metrics import Metrics
+from taskwatch.metrics.registry import Metrics
 from taskwatch.supervisor import Supervisor
 from tests.e2e.daemon import EMULATOR_LIMITS, FollowClock, settings_for
 from tests.e2e.test_policies import live

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 
 from taskwatch.clock import ManualClock
 from taskwatch.errors import ConfigError, TaskwatchError
-from taskwatch.metrics import Metrics
+from taskwatch.metrics.registry import Metrics
 from taskwatch.policy.engine import matches
 from taskwatch.policy.rules import compile_rules
 from taskwatch.products.base import Adapter, CallCounter

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from taskwatch.errors import ConfigError
-from taskwatch.metrics import Metrics
+from taskwatch.metrics.registry import Metrics
 from taskwatch.settings import parse_settings
 from taskwatch.supervisor import Supervisor
 from tests.processes import ROOT, child_env

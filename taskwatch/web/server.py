@@ -4,7 +4,8 @@ Probes are polled often (every few seconds by kubelet, every scrape by Prometheu
 handlers only read state that is already in memory: the metrics registry and the
 :class:`HealthView` the supervisor keeps up to date. They call no API, touch no disk and never
 block. Nothing they serve carries a secret or a task id: the registry holds none (see
-:mod:`taskwatch.metrics`), and the health details are whatever the supervisor chose to expose,
+:mod:`taskwatch.metrics.registry`), and the health details are whatever the supervisor chose to
+expose,
 which must hold to the same rule. The status page is for people, not pollers: it shows task ids
 (escaped) and may read the journal's recent records; protect it with the web config's basic auth
 where task ids are sensitive.
@@ -14,10 +15,11 @@ where task ids are sensitive.
 otherwise; gzip when ``Accept-Encoding`` allows it; ``?name[]=...`` restricts the output to some
 metric families.
 
-``/`` is the status page (:mod:`taskwatch.statuspage`) when the app is given a :class:`StatusView`,
+``/`` is the status page (:mod:`taskwatch.web.statuspage`) when the app is given a
+:class:`StatusView`,
 else a small index of the endpoints. ``POST /-/pause``, ``/-/resume`` and ``/-/reload`` are the
 operator's switches (POST only, so a crawler or a prefetching browser never flips one). TLS, basic
-auth and extra headers come from an optional web config (:mod:`taskwatch.webconfig`) given to
+auth and extra headers come from an optional web config (:mod:`taskwatch.web.webconfig`) given to
 :meth:`HttpServer.start`.
 
 Not guaranteed: the exposition is rendered on the event loop (so collectors read consistent state
@@ -45,9 +47,9 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 import taskwatch
-from taskwatch.metrics import Metrics
-from taskwatch.statuspage import STYLESHEET, StatusView, render
-from taskwatch.webconfig import WebConfig
+from taskwatch.metrics.registry import Metrics
+from taskwatch.web.statuspage import STYLESHEET, StatusView, render
+from taskwatch.web.webconfig import WebConfig
 
 log = structlog.get_logger(__name__)
 
@@ -251,7 +253,7 @@ class HttpServer:
         """Bind ``listen`` (port 0 picks a free one, see :attr:`port`) and start serving.
 
         With ``web_config``: TLS if it has a certificate, basic auth if it has users, its extra
-        headers on every response (see :mod:`taskwatch.webconfig`).
+        headers on every response (see :mod:`taskwatch.web.webconfig`).
         """
         host, port = parse_listen(listen)
         ssl_context = None

@@ -28,9 +28,10 @@ Tasks are taken oldest first, so a cap leaves the longest-running offenders acte
 count tasks, not attempts: a task's later rounds do not use up its rule's cap again (the kill
 switch still stops them).
 
-The journal is used through :class:`~taskwatch.journalguard.JournalGuard` (a failed read or intent
+The journal is used through :class:`~taskwatch.actions.guard.JournalGuard` (a failed read or intent
 sends nothing, a failed outcome is still told and written later), and people are told through
-:class:`~taskwatch.streaks.FailureStreaks` (a failing action once when it starts and when it ends).
+:class:`~taskwatch.actions.streaks.FailureStreaks` (a failing action once when it starts and when
+it ends).
 
 Not guaranteed: exactly-once at the API. Leases and fencing make a second action very unlikely, but
 the API has no idempotency key; what is guaranteed is that taskwatch never sends a second action
@@ -47,17 +48,17 @@ from dataclasses import dataclass, field
 import anyio
 import structlog
 
+from taskwatch.actions.guard import JournalGuard
+from taskwatch.actions.journal import Journal
+from taskwatch.actions.notify import Notifier
+from taskwatch.actions.streaks import FailureStreaks, notify, record_of, where_of
 from taskwatch.clock import Clock
 from taskwatch.errors import StoreError, TaskwatchError
-from taskwatch.journalguard import JournalGuard
-from taskwatch.metrics import Metrics
+from taskwatch.metrics.registry import Metrics
 from taskwatch.models import ACTIONABLE_WHEN_DONE, Outcome, Phase, SourceKey, Task
-from taskwatch.notify import Notifier
 from taskwatch.policy.engine import matches
 from taskwatch.policy.rules import Rule
 from taskwatch.products.base import Adapter, CallCounter
-from taskwatch.store import Journal
-from taskwatch.streaks import FailureStreaks, notify, record_of, where_of
 from taskwatch.tencent.errors import (
     ApiError,
     ServerError,

@@ -39,10 +39,10 @@ import anyio
 import structlog
 from yarl import URL
 
+from taskwatch.actions.notify.messages import Target, render, retry_after_seconds, wecom_errcode
 from taskwatch.clock import Clock
 from taskwatch.logs import register_secret
 from taskwatch.models import AuditRecord
-from taskwatch.notify.messages import Target, render, retry_after_seconds, wecom_errcode
 
 log = structlog.get_logger(__name__)
 

@@ -1,9 +1,10 @@
 """The status page at ``/``: what taskwatch sees and does, for a person, on one HTML page.
 
-Server-rendered from a :class:`~taskwatch.statusmodel.StatusSnapshot` (no JavaScript, no front-end
+Server-rendered from a :class:`~taskwatch.web.statusmodel.StatusSnapshot` (no JavaScript, no
+front-end
 build): the sources and their last cycle, task counts per product and status, the oldest running
 and the oldest waiting tasks, the policies with their mode and caps, and the recent actions from
-the journal. :mod:`taskwatch.statusmodel` builds the snapshot (and says which numbers it shows);
+the journal. :mod:`taskwatch.web.statusmodel` builds the snapshot (and says which numbers it shows);
 its names are re-exported here. The stylesheet is served separately (:data:`STYLESHEET` at
 ``status.css``), so a strict ``Content-Security-Policy: default-src 'self'`` from the web config
 still styles the page.
@@ -24,8 +25,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from taskwatch.durations import format_duration
-from taskwatch.journalschema import ActionGroup
-from taskwatch.statusmodel import (
+from taskwatch.models import ActionGroup
+from taskwatch.web.statusmodel import (
     LastCycle,
     PolicyStatus,
     RunningTask,

@@ -7,7 +7,7 @@ events did not fit ("… and N more"), so a burst never makes a message the serv
 :func:`retry_after_seconds` and :func:`wecom_errcode` read what an answer says.
 
 Not guaranteed: that every event of a large batch is spelled out (the cut above), or that a
-message fits a target's own rate limit (see :mod:`taskwatch.notify.delivery`).
+message fits a target's own rate limit (see :mod:`taskwatch.actions.notify.delivery`).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 The supervisor implements :class:`StatusView`, usually by calling :func:`snapshot_from` with the
 pieces it holds: each source's name, last cycle report and last success, the tasks its watchers
-hold, the rules, and the journal's recent records. :mod:`taskwatch.statuspage` renders a snapshot
-as HTML; nothing here knows about HTML.
+hold, the rules, and the journal's recent records. :mod:`taskwatch.web.statuspage` renders a
+snapshot as HTML; nothing here knows about HTML.
 
 The numbers agree with ``/metrics`` by construction: a source's ``active`` is its last cycle
 report's, which counts what ``taskwatch_tasks`` counts (the active tasks and every listed ended

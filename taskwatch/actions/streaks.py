@@ -31,8 +31,8 @@ from datetime import UTC, datetime
 
 import structlog
 
+from taskwatch.actions.notify import Notifier
 from taskwatch.models import AuditRecord, Outcome, SourceKey, Task
-from taskwatch.notify import Notifier
 from taskwatch.policy.rules import Rule
 
 log = structlog.get_logger(__name__)

@@ -1,7 +1,7 @@
 """One notifier for the whole life of the daemon, swapped only when the notifications change.
 
 Why a host: the source loops stop and start again on every reload and every change of
-leadership, but a :class:`~taskwatch.notify.delivery.Notifier` runs once and its queues hold
+leadership, but a :class:`~taskwatch.actions.notify.delivery.Notifier` runs once and its queues hold
 events not yet sent. Running it beside the loops tied its life to theirs: the first reload closed
 it and ran it again, which killed the daemon. The host is one task beside the HTTP server, from
 start to stop; the loops never touch it.
@@ -22,7 +22,7 @@ import anyio
 import structlog
 from anyio.abc import TaskGroup
 
-from taskwatch.notify.delivery import Notifier
+from taskwatch.actions.notify.delivery import Notifier
 
 log = structlog.get_logger(__name__)
 

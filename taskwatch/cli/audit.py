@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from taskwatch.actions.journal import Journal
 from taskwatch.clock import Clock
 from taskwatch.durations import parse_duration
 from taskwatch.models import AuditRecord
-from taskwatch.store import Journal
 
 COLUMNS = (
     "TIME",

@@ -40,11 +40,11 @@ from typing import Any, Literal, ParamSpec, TypeVar
 
 import structlog
 
+from taskwatch.actions.journal import Journal
 from taskwatch.clock import Clock
 from taskwatch.errors import StoreError
-from taskwatch.metrics import Metrics
+from taskwatch.metrics.registry import Metrics
 from taskwatch.models import Outcome
-from taskwatch.store import Journal
 
 log = structlog.get_logger(__name__)
 

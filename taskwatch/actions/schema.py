@@ -1,6 +1,8 @@
-"""The journal's schema, its queries, and what their rows become (:mod:`taskwatch.store` runs them).
+"""The journal's schema, its queries, and what their rows become (:mod:`taskwatch.actions.journal`
+runs them).
 
-Kept apart from the :class:`~taskwatch.store.Journal` class so that readers of the rows (the status
+Kept apart from the :class:`~taskwatch.actions.journal.Journal` class so that readers of the rows
+(the status
 page's :class:`ActionGroup`) need not import the database code, and so that the schema is read in
 one place: ``MIGRATIONS`` are applied in order, one transaction each (``PRAGMA user_version`` is
 the version), so a crash mid-migration leaves the previous version intact.
@@ -19,10 +21,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
-from taskwatch.models import AuditRecord, Outcome
+from taskwatch.models import ActionGroup, AuditRecord, Outcome
 
 APPLICATION_ID: Final = 0x74775431
 """``PRAGMA application_id`` of a taskwatch journal ("twT1"): tells our file from someone else's."""
@@ -87,15 +88,6 @@ _SECRET_KEY = re.compile(
     r"secret|token|password|passwd|authori[sz]ation|signature|credential", re.I
 )
 _REDACTED: Final = "[redacted]"
-
-
-@dataclass(frozen=True, slots=True)
-class ActionGroup(AuditRecord):
-    """The newest record of a group of like records, with how many there were since when."""
-
-    count: int = 1
-    first_time: float | None = None
-    """UTC epoch seconds of the group's first record (``time`` is its last)."""
 
 
 _FIELDS = (

@@ -3,17 +3,19 @@
 Conventions: prefix ``taskwatch_``, base units (seconds, calls per second), counters end in
 ``_total``, and no task id, URL, parameter or credential ever becomes a label value. Label values
 are configured names (account, product, region, policy), API actions, and values the products
-choose (task type, status, error code), which pass through a :class:`~taskwatch.vocabulary.
+choose (task type, status, error code), which pass through a :class:`~taskwatch.metrics.vocabulary.
 LabelGuard`: cut to a maximum length, and beyond a small budget of values per scope folded into
-``other`` and counted by ``taskwatch_label_values_folded_total`` (:mod:`taskwatch.vocabulary`).
+``other`` and counted by ``taskwatch_label_values_folded_total``
+(:mod:`taskwatch.metrics.vocabulary`).
 
-The task and limiter gauges are computed at scrape time (:mod:`taskwatch.collectors` says why and
+The task and limiter gauges are computed at scrape time (:mod:`taskwatch.metrics.collectors` says
+why and
 which tasks ``taskwatch_tasks`` counts); every other metric is a plain ``prometheus_client`` one.
 
 Not guaranteed:
 
 * The label budgets are per process and never reset: which newcomers get their own series
-  depends on the order they were seen (:mod:`taskwatch.vocabulary`).
+  depends on the order they were seen (:mod:`taskwatch.metrics.vocabulary`).
 * ``taskwatch_ratelimit_wait_seconds`` observes only calls that had to wait (the client reports
   waits greater than zero), so its count is not the number of calls.
 * Scraping runs on the event loop: collectors read plain dicts without locks, which is safe only
@@ -29,7 +31,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 import taskwatch
 from taskwatch.clock import Clock, SystemClock
-from taskwatch.collectors import (
+from taskwatch.metrics.collectors import (
     BucketSource,
     GroupKey,
     LimiterCollector,
@@ -38,9 +40,9 @@ from taskwatch.collectors import (
     relabel,
     summarise,
 )
+from taskwatch.metrics.vocabulary import BUDGETS, MAX_LABEL_LENGTH, OTHER, LabelGuard
 from taskwatch.models import SourceKey, Task
 from taskwatch.tencent.errors import CallSite
-from taskwatch.vocabulary import BUDGETS, MAX_LABEL_LENGTH, OTHER, LabelGuard
 
 __all__ = [
     "API_BUCKETS",

@@ -3,7 +3,7 @@
 Why the task gauges are a collector and not ``Gauge``\\s: a scan replaces its source's whole
 picture, and a label set that vanished from it (say, no task is ``WAITING`` any more) must vanish
 from ``/metrics`` too, not linger with its last value. So :meth:`Metrics.publish_tasks
-<taskwatch.metrics.Metrics.publish_tasks>` stores the latest summary of each source and
+<taskwatch.metrics.registry.Metrics.publish_tasks>` stores the latest summary of each source and
 :class:`TaskCollector` turns it into samples at scrape time; ages are computed then, from the
 injected clock, so they are fresh however long ago the scan ran. The same holds for the limiter
 gauges, read from :meth:`Limiter.snapshot <taskwatch.limiter.Limiter.snapshot>` at scrape time.

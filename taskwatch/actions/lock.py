@@ -18,8 +18,8 @@ start, so a second daemon would start, serve and scan before failing.
 
 Not guaranteed: exclusion on a network filesystem (flock may be local to one host there; such a
 journal is refused anyway, since WAL needs shared memory), against a program that opens the
-database without :class:`~taskwatch.store.Journal`, or that the pid named in the error is still
-the holder a moment later.
+database without :class:`~taskwatch.actions.journal.Journal`, or that the pid named in the error is
+still the holder a moment later.
 """
 
 from __future__ import annotations

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from taskwatch import __version__, logs
+from taskwatch.cli.tables import summary_table
 from taskwatch.errors import ConfigError, CredentialError, TaskwatchError
 from taskwatch.limiter import Limiter
-from taskwatch.report import summary_table
 from taskwatch.settings import Settings, json_schema
 from taskwatch.supervisor import load_config
 from taskwatch.tencent import catalog
@@ -238,7 +238,7 @@ async def _once(args: argparse.Namespace) -> int:
     ``once`` must not act (both would act on the same tasks), so it scans only: no policy, a
     throwaway journal, and a warning saying so. The exit code is the scans' as usual: the
     holder does the acting."""
-    from taskwatch.journalfiles import JournalBusyError
+    from taskwatch.actions.lock import JournalBusyError
     from taskwatch.supervisor import Supervisor
 
     settings = _load(args.config)
@@ -275,7 +275,7 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from taskwatch.audit import parse_since, run_audit
+    from taskwatch.cli.audit import parse_since, run_audit
     from taskwatch.clock import SystemClock
 
     if args.state:
@@ -293,7 +293,7 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 async def _demo(args: argparse.Namespace) -> int:
-    from taskwatch.demo import run_demo
+    from taskwatch.cli.demo import run_demo
 
     settings = _load(args.config)
     logs.configure(level=args.log_level)

@@ -21,7 +21,7 @@ from taskwatch.clock import SystemClock
 from taskwatch.emulator.scenario import ScenarioError, load_scenario
 from taskwatch.emulator.server import Emulator
 from taskwatch.errors import ConfigError
-from taskwatch.metrics import Metrics
+from taskwatch.metrics.registry import Metrics
 from taskwatch.settings import Settings
 from taskwatch.supervisor import Supervisor
 

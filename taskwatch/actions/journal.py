@@ -6,7 +6,7 @@ that may or may not have reached Tencent Cloud; the executor re-describes those 
 acting again. The same rows feed the per-hour caps (:meth:`Journal.count_since`), the "never twice"
 check (:meth:`Journal.last_action`) and ``taskwatch audit`` (:meth:`Journal.recent`).
 
-Schema (:mod:`taskwatch.journalschema`, version in ``PRAGMA user_version``)::
+Schema (:mod:`taskwatch.actions.schema`, version in ``PRAGMA user_version``)::
 
     intents   id INTEGER PRIMARY KEY AUTOINCREMENT (never reused, so id order is journal order)
               time REAL (UTC epoch of the decision), policy, product, account, region, task_id,
@@ -29,9 +29,9 @@ Rules the callers rely on:
 * Secrets are never stored: params keys that look like credentials are redacted on the way in.
 
 One writer: a writable journal is locked for its process (``<path>.lock``, see
-:mod:`taskwatch.journalfiles`), because ``last_action`` and ``intent`` are separate transactions
+:mod:`taskwatch.actions.lock`), because ``last_action`` and ``intent`` are separate transactions
 and two processes acting on one file would both act; a second writer gets
-:class:`~taskwatch.journalfiles.JournalBusyError`. Readers (``read_only``) take no lock.
+:class:`~taskwatch.actions.lock.JournalBusyError`. Readers (``read_only``) take no lock.
 
 Not guaranteed: durability on filesystems that ignore fsync or lack shared memory for WAL (network
 filesystems: opening fails); that the file shrinks after :meth:`Journal.prune` (freed pages are
@@ -50,10 +50,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Literal, NoReturn
 
-from taskwatch.clock import Clock
-from taskwatch.errors import StoreError
-from taskwatch.journalfiles import ProcessLock, fsync_dir, make_private_dirs
-from taskwatch.journalschema import (
+from taskwatch.actions.lock import ProcessLock, fsync_dir, make_private_dirs
+from taskwatch.actions.schema import (
     APPLICATION_ID,
     COUNT,
     COUNTED,
@@ -62,12 +60,13 @@ from taskwatch.journalschema import (
     OLDEST_READABLE,
     SCHEMA_VERSION,
     SELECT,
-    ActionGroup,
     group,
     params_json,
     record,
 )
-from taskwatch.models import AuditRecord, Outcome
+from taskwatch.clock import Clock
+from taskwatch.errors import StoreError
+from taskwatch.models import ActionGroup, AuditRecord, Outcome
 
 __all__ = ["MEMORY", "MIGRATIONS", "SCHEMA_VERSION", "ActionGroup", "Journal", "Mode"]
 
@@ -106,7 +105,7 @@ class Journal:
 
     def open(self) -> None:
         """Open (creating and migrating when writable); a no-op when already open. A writable
-        file journal is locked first: :class:`~taskwatch.journalfiles.JournalBusyError` while
+        file journal is locked first: :class:`~taskwatch.actions.lock.JournalBusyError` while
         another process (or another open :class:`Journal`) holds it."""
         if self._conn is not None:
             return

@@ -1,0 +1,1 @@
+"""Which process may act: leader election (standalone, or over a Kubernetes Lease)."""

@@ -1,0 +1,1 @@
+"""Report: the Prometheus metrics (definitions, scrape-time collectors, bounded label values)."""
