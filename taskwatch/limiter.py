@@ -55,18 +55,12 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from taskwatch import catalog
 from taskwatch.clock import Clock, SystemClock
 
-DOCUMENTED_LIMITS: dict[tuple[str, str], float] = {
-    ("mps", "DescribeTasks"): 100.0,
-    ("mps", "DescribeTaskDetail"): 100.0,
-    ("mps", "ManageTask"): 20.0,
-    ("dlc", "DescribeTasks"): 1000.0,
-    ("dlc", "CancelTask"): 20.0,
-    ("live", "DescribeLivePullStreamTasks"): 30.0,
-    ("live", "DeleteLivePullStreamTask"): 50.0,
-}
-"""Calls per second per account, from the reference §5-7 (the vendor's API pages)."""
+DOCUMENTED_LIMITS: dict[tuple[str, str], float] = catalog.documented_limits()
+"""Calls per second per account, from the reference §5-7 (the vendor's API pages), as
+:mod:`taskwatch.catalog` records them."""
 
 DEFAULT_LIMIT = 20.0
 """[inferred] For actions with no documented limit (e.g. live DescribeLivePullStreamTaskStatus):

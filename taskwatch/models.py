@@ -3,8 +3,9 @@
 Each product adapter normalises its API's records into :class:`Task`: the product's own status
 vocabulary is kept in ``status`` (MPS ``WAITING``/``PROCESSING``/``FINISH``, DLC state names such
 as ``running``, Live ``enable``/``pause``) and mapped onto one :class:`Phase` for logic that must
-not care which product it is looking at. Times are UTC epoch seconds (``None`` when unset: MPS's
-``0000-00-00T00:00:00Z`` sentinel becomes ``None`` here).
+not care which product it is looking at (:class:`Phase` and each product's vocabulary are defined
+in :mod:`taskwatch.catalog`; ``Phase`` is re-exported here). Times are UTC epoch seconds
+(``None`` when unset: MPS's ``0000-00-00T00:00:00Z`` sentinel becomes ``None`` here).
 
 Tasks are frozen: a newer observation is a new object. ``fields`` holds the list record exactly as
 the API returned it and ``detail`` the detail record when one was fetched, so policies can filter
@@ -18,16 +19,8 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-
-class Phase(enum.StrEnum):
-    """Where a task is in its life, whatever its product calls it."""
-
-    PENDING = "pending"
-    """Created, not started (MPS WAITING; DLC queued/init; Live before StartTime or paused)."""
-    RUNNING = "running"
-    """Consuming resources (MPS PROCESSING; DLC running/writing; Live inside its time window)."""
-    DONE = "done"
-    """Ended (MPS FINISH; DLC succeeded/failed/cancelled; Live past its EndTime)."""
+from taskwatch import catalog
+from taskwatch.catalog import Phase as Phase
 
 
 class Result(enum.StrEnum):
@@ -108,14 +101,15 @@ class Task:
         return replace(self, detail=detail)
 
 
-ACTIONS_BY_PRODUCT: Mapping[str, str] = {"mps": "abort", "dlc": "cancel", "live": "delete"}
-"""The one destructive action each product offers: MPS ManageTask Abort, DLC CancelTask, Live
-DeleteLivePullStreamTask."""
+ACTIONS_BY_PRODUCT: Mapping[str, str] = catalog.verbs()
+"""The one destructive action each product offers, as policies name it (from
+:mod:`taskwatch.catalog`: MPS abort, DLC cancel, Live delete)."""
 
 
-ACTIONABLE_WHEN_DONE = frozenset({"live"})
-"""Products whose ended tasks can still be acted on: a Live pull-stream task past its EndTime stays
-listed (and billed as a resource) until deleted, which is what a stale-task policy is for."""
+ACTIONABLE_WHEN_DONE = catalog.standing()
+"""Products whose ended tasks can still be acted on (from :mod:`taskwatch.catalog`): a Live
+pull-stream task past its EndTime stays listed (and billed as a resource) until deleted, which is
+what a stale-task policy is for."""
 
 
 class Outcome(enum.StrEnum):

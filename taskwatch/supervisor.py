@@ -1,41 +1,32 @@
-"""The composition root: builds every part from the settings and runs them as named tasks.
+"""Runs what :mod:`taskwatch.runtime` built: named tasks, signals, and reload as a swap.
 
-One anyio task group holds the HTTP server, the signal handler, the systemd watchdog, the webhook
-notifier (:class:`NotifierHost`: one for the daemon's whole life), and an inner group with one loop
-per source (account, product, region). Parts get their dependencies by keyword (clock, metrics,
-clients), so tests build a supervisor against the emulator with a fresh registry and run one cycle
-(:meth:`Supervisor.run_once`) or the real loops.
+The supervisor builds nothing itself: :func:`~taskwatch.services.build_services` makes the
+long-lived parts once, :func:`~taskwatch.runtime.build_runtime` makes a :class:`Runtime` from each
+configuration, :class:`~taskwatch.health.Health` answers the probes, the status page and systemd.
+One anyio task group holds the HTTP server, the signal handler, the systemd watchdog, the elector,
+the webhook notifier host (one for the daemon's whole life), and an inner group with one loop per
+source; each loop calls its source's :class:`~taskwatch.cycle.Cycle` (scan, then act). Parts get
+their dependencies by keyword (clock, metrics, transport), so tests build a supervisor against the
+emulator with a fresh registry and run one cycle (:meth:`Supervisor.run_once`) or the real loops.
 
 **Reload** (SIGHUP, ``POST /-/reload``): the file is read and validated again (policies compiled);
 a bad file changes nothing (the last good configuration stays, the failure is logged and
-``taskwatch_config_last_reload_successful`` drops to 0). A good one is swapped in at once: the inner
-group is stopped once each loop has finished the cycle in flight (a stop does not wait: an action
-in flight still finishes, the executor shields it), the runtime is rebuilt reusing unchanged
-clients, limiters and watchers, and the loops start again, each on the tick its source had due
-(its :class:`~taskwatch.scheduler.Schedule` carries over): reloads never add cycles. The notifier
-is not stopped: it is swapped, its queue handed over, only when ``notifications`` changed.
-``http`` and ``state`` changes need a restart (logged).
+``taskwatch_config_last_reload_successful`` drops to 0). A good one is built into a new runtime
+(reusing unchanged parts, see :mod:`taskwatch.runtime`) and swapped in at once: each loop finishes
+the cycle in flight, then the new loops start on the tick their source had due (see
+:mod:`taskwatch.leading`). ``http``, ``state`` and ``leader`` changes need a restart (logged).
 
-**Timeouts**: a cycle cut at its loop's timeout is a failed cycle (``CycleTimeout``) when its scan
-was cut; if the scan had ended and the policies step overran, the scan stands.
-
-**systemd** (``Type=notify``): READY=1 once every source completed a cycle, STATUS= after each
-cycle, WATCHDOG=1 while every loop keeps its rhythm, RELOADING=1 around a reload, STOPPING=1 on
-stop. Without ``$NOTIFY_SOCKET`` all of it is a no-op.
+**systemd** (``Type=notify``): READY=1 and STATUS= come from :class:`~taskwatch.health.Health`;
+WATCHDOG=1 while every loop keeps its rhythm, RELOADING=1 around a reload, STOPPING=1 on stop.
 
 **Leadership** (``leader.enabled``; see ``taskwatch.leader.election``): an elector task runs beside
-the server. Only the leader runs the source loops: a follower serves HTTP and makes no Tencent Cloud
-API call. Gaining leadership starts the loops of the current runtime; losing it cancels them at
-once (an action already past its last leadership check finishes: the executor shields it, and
-``renew_deadline < lease_duration`` leaves the margin). The executor asks the elector right before
-each destructive call. On a graceful stop the loops stop first, then the lease is released, so a
+the server; only the leader runs the source loops (:mod:`taskwatch.leading`), a follower serves
+HTTP and makes no Tencent Cloud API call. The executor asks the elector right before each
+destructive call. On a graceful stop the loops stop first, then the lease is released, so a
 rolling update hands over within about a ``retry_period``. The replica's identity goes into every
 log line (``replica=``) and, with election on, into ``X-TC-RequestClient``.
 
-Health: ``/healthz`` is ok while every loop keeps its rhythm (heartbeats), and always for a
-follower (it runs no loop); ``/readyz`` once the configuration is loaded and, on the leader, every
-source has completed one successful cycle. A healthy follower is ready: a rolling update waits
-for the new pod to be ready while the old one leads.
+Health and readiness: see :mod:`taskwatch.health`.
 """
 
 from __future__ import annotations
@@ -53,28 +44,25 @@ from anyio.abc import TaskStatus
 
 from taskwatch.actions.executor import Executor
 from taskwatch.actions.journal import Journal
-from taskwatch.actions.notify import Notifier, NotifierHost
+from taskwatch.actions.notify import NotifierHost
 from taskwatch.clock import Clock, SystemClock
 from taskwatch.errors import ConfigError
-from taskwatch.leader.election import (
-    Elector,
-    KubernetesElector,
-    KubernetesLeaseStore,
-    StandaloneElector,
-    Timings,
-)
+from taskwatch.health import Health
+from taskwatch.leader.election import Elector
+from taskwatch.leading import Leading
 from taskwatch.limiter import BucketStats
 from taskwatch.metrics.registry import Metrics
 from taskwatch.policy.rules import Rule, compile_rules
-from taskwatch.runtime import Runtime, Source, build_notifier, build_runtime
-from taskwatch.settings import Settings, load_settings
-from taskwatch.tencent import catalog
-from taskwatch.tencent.transport import Timeouts, Transport
-from taskwatch.watch import CycleReport, Watcher
-from taskwatch.web.sdnotify import SystemdNotifier, status_summary, watchdog_loop
+from taskwatch.runtime import Runtime, Source, build_runtime
+from taskwatch.runtime import load_config as load_config
+from taskwatch.services import build_services
+from taskwatch.settings import Settings
+from taskwatch.tencent.transport import Transport
+from taskwatch.watch import CycleReport
+from taskwatch.web.sdnotify import SystemdNotifier, watchdog_loop
 from taskwatch.web.server import HttpServer, build_app
-from taskwatch.web.statuspage import StatusSnapshot, snapshot_from
-from taskwatch.web.webconfig import WebConfig, load_web_config
+from taskwatch.web.statuspage import StatusSnapshot
+from taskwatch.web.webconfig import load_web_config
 
 log = structlog.get_logger(__name__)
 
@@ -82,18 +70,9 @@ STOP_GRACE = 10.0
 """Seconds allowed for closing the server and connections after a stop signal."""
 
 
-def load_config(path: str | Path) -> tuple[Settings, list[Rule]]:
-    """Settings and compiled policies from ``path``; any problem is a :class:`ConfigError`.
-    The web config file, when named, is checked too."""
-    settings = load_settings(path, actions=catalog.action_names())
-    rules = compile_rules(settings.policies, source=str(path))
-    if settings.http.web_config is not None:
-        load_web_config(settings.http.web_config)
-    return settings, rules
-
-
 class Supervisor:
-    """Builds and runs taskwatch. Implements the HTTP server's health view and controls."""
+    """Runs taskwatch; answers the HTTP server's controls (and, through :class:`Health`, its
+    probes and status page)."""
 
     def __init__(
         self,
@@ -109,97 +88,48 @@ class Supervisor:
         systemd: SystemdNotifier | None = None,
         elector: Elector | None = None,
     ) -> None:
-        self.settings = settings
         self.config_path = config_path
-        self.rules = (
-            rules if rules is not None else compile_rules(settings.policies, source=config_source)
-        )
+        if rules is None:
+            rules = compile_rules(settings.policies, source=config_source)
         self.clock: Clock = clock or SystemClock()
         self.metrics = metrics or Metrics(clock=self.clock)
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self.systemd = systemd or SystemdNotifier.from_env()
-        self.transport = transport or Transport(
-            timeouts=Timeouts(connect=settings.api.connect_timeout, total=settings.api.timeout),
-            max_body=settings.api.max_body_bytes,
-        )
         self.http: HttpServer | None = None
-        self._stop = anyio.Event()
-        self._wake = anyio.Event()
-        self._retiring: anyio.CancelScope | None = None
         self.started = anyio.Event()
         """Set once the HTTP server listens and the loops are starting."""
-        self._ready_sent = False
-        self._last_status = ""
-        self._web_config: WebConfig | None = None
-        self._started_wall = self.clock.now().timestamp()
-        self.journal = Journal(settings.state.path, clock=self.clock)
-        self.notifications = NotifierHost(self._notifier(settings))
-        self._lease_store: KubernetesLeaseStore | None = None
-        self.elector: Elector = elector or self._elector(settings)
-        self.identity = self.elector.identity
-        self.executor = Executor(
-            rules=self.rules,
-            journal=self.journal,
-            metrics=self.metrics,
+        self.services = build_services(
+            settings,
+            rules,
             clock=self.clock,
-            notifier=self.notifications.current,
-            max_per_cycle=settings.actions.max_per_cycle,
-            attempts=settings.actions.attempts,
-            retry_after=settings.actions.retry_after,
-            paused=settings.actions.paused,
-            may_act=self.elector.is_leader,
+            metrics=self.metrics,
+            rng=self.rng,
+            transport=transport,
+            elector=elector,
         )
-        self.runtime: Runtime = self._runtime(settings, previous=None)
+        started = self.clock.now().timestamp()
+        self.health = Health(lambda: self.runtime, systemd=self.systemd, started_wall=started)
+        self.runtime: Runtime = self._build(settings, rules, previous=None)
+        self.leading = Leading(
+            lambda: self.runtime.sources, elector=self.elector, clock=self.clock, rng=self.rng
+        )
         self.metrics.watch_limiter(self)
-        self.metrics.set_actions_paused(settings.actions.paused)
-        self.metrics.set_leader(self.elector.is_leader())
         self.metrics.config_loaded(True)
 
-    # --- building -----------------------------------------------------------------------------
-
-    def _elector(self, settings: Settings) -> Elector:
-        leader = settings.leader
-        identity = leader.identity_in()
-        if not leader.enabled:
-            return StandaloneElector(identity, on_change=self._leadership_changed)
-        timings = Timings(
-            lease_duration=leader.lease_duration,
-            renew_deadline=leader.renew_deadline,
-            retry_period=leader.retry_period,
-        )
-        self._lease_store = KubernetesLeaseStore(
-            name=leader.lease_name,
-            namespace=leader.namespace_in(),
-            kubeconfig=leader.kubeconfig,
-            request_timeout=leader.renew_deadline,
-        )
-        return KubernetesElector(
-            self._lease_store,
-            identity=identity,
-            timings=timings,
-            clock=self.clock,
-            rng=random.Random(self.rng.random()),  # noqa: S311 - jitter
-            on_change=self._leadership_changed,
-        )
-
-    def _leadership_changed(self, leading: bool) -> None:
-        self.metrics.leader_changed(leading)
-
-    def _runtime(self, settings: Settings, previous: Runtime | None) -> Runtime:
+    def _build(self, settings: Settings, rules: list[Rule], previous: Runtime | None) -> Runtime:
         return build_runtime(
             settings,
-            clock=self.clock,
-            metrics=self.metrics,
-            transport=self.transport,
-            rng=self.rng,
-            job=self._cycle,
-            on_timeout=self._timed_out,
+            rules,
+            services=self.services,
             previous=previous,
-            replica=self.identity if settings.leader.enabled else None,
+            after_cycle=self.health.cycle_ended,
         )
 
-    def _notifier(self, settings: Settings) -> Notifier | None:
-        return build_notifier(settings, clock=self.clock, metrics=self.metrics)
+    # --- what runs now ------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
 
     @property
     def sources(self) -> list[Source]:
@@ -210,41 +140,27 @@ class Supervisor:
         return self.runtime.limiters
 
     @property
-    def notifier(self) -> Notifier | None:
-        return self.executor.notifier
+    def transport(self) -> Transport:
+        return self.services.transport
 
-    def snapshot(self) -> list[BucketStats]:
-        """Every account's buckets, for the rate-limit gauges."""
+    @property
+    def journal(self) -> Journal:
+        return self.services.journal
+
+    @property
+    def executor(self) -> Executor:
+        return self.services.executor
+
+    @property
+    def notifications(self) -> NotifierHost:
+        return self.services.notifications
+
+    @property
+    def elector(self) -> Elector:
+        return self.services.elector
+
+    def snapshot(self) -> list[BucketStats]:  # the rate-limit gauges ask at scrape time
         return self.runtime.snapshot()
-
-    # --- one cycle ----------------------------------------------------------------------------
-
-    async def _cycle(self, watcher: Watcher) -> CycleReport:
-        """Scan, then (only after a successful scan) apply the policies to what it saw."""
-        report = await watcher.cycle()
-        acted = 0
-        if report.ok and self.executor.rules:
-            acted = len(await self.executor.run(watcher.adapter, watcher.actionable()))
-        self._tell_systemd(acted)
-        return report
-
-    def _timed_out(self, watcher: Watcher, timeout: float) -> None:
-        """A cycle its loop cancelled at ``timeout``: a failed one if its scan was cut."""
-        if watcher.timed_out(timeout) is not None:
-            self._tell_systemd(0)
-
-    def _tell_systemd(self, acted: int) -> None:
-        sources = self.sources
-        ok = sum(1 for s in sources if s.watcher.last_report and s.watcher.last_report.ok)
-        failing = sum(1 for s in sources if s.watcher.last_report and not s.watcher.last_report.ok)
-        active = sum(len(s.watcher.tracker.active) for s in sources)
-        status = status_summary(ok=ok, failing=failing, active_tasks=active, actions=acted)
-        if not self._ready_sent and sources and all(s.watcher.ready for s in sources):
-            self._ready_sent = True
-            self.systemd.ready(status)
-        elif status != self._last_status:
-            self.systemd.status(status)
-        self._last_status = status
 
     async def run_once(self) -> list[CycleReport]:
         """One cycle of every source, concurrently; the reports in source order."""
@@ -252,7 +168,7 @@ class Supervisor:
         reports: list[CycleReport | None] = [None] * len(sources)
 
         async def one(i: int, s: Source) -> None:
-            reports[i] = await self._cycle(s.watcher)
+            reports[i] = await s.cycle()
 
         with self._journal_open():
             async with self.transport, anyio.create_task_group() as tg:
@@ -282,90 +198,48 @@ class Supervisor:
 
     async def run(self, *, install_signal_handlers: bool = True) -> None:
         """Serve HTTP and run every loop until :meth:`stop` or SIGTERM/SIGINT."""
-        web_config = (
-            load_web_config(self.settings.http.web_config)
-            if self.settings.http.web_config is not None
-            else None
-        )
+        web = self.settings.http.web_config
+        web_config = load_web_config(web) if web is not None else None
         self.http = HttpServer(
-            build_app(metrics=self.metrics, health=self, controls=self, status=self)
+            build_app(metrics=self.metrics, health=self.health, controls=self, status=self.health)
         )
-        self._web_config = web_config
-        with self._journal_open(), structlog.contextvars.bound_contextvars(replica=self.identity):
-            await self._serve(install_signal_handlers)
+        replica = self.services.identity
+        with self._journal_open(), structlog.contextvars.bound_contextvars(replica=replica):
+            await self._serve(self.http, web_config, install_signal_handlers)
 
-    async def _serve(self, install_signal_handlers: bool) -> None:
-        assert self.http is not None
+    async def _serve(self, http: HttpServer, web_config: Any, signals: bool) -> None:
         async with self.transport:
-            await self.http.start(self.settings.http.listen, web_config=self._web_config)
+            await http.start(self.settings.http.listen, web_config=web_config)
             try:
                 async with anyio.create_task_group() as tg:
-                    if install_signal_handlers:  # before announcing: an early SIGHUP must reload
+                    if signals:  # before announcing: an early SIGHUP must reload
                         await tg.start(self._signals, name="signals")
-                    interval = self.systemd.watchdog_interval()
-                    if interval:
+                    if interval := self.systemd.watchdog_interval():
                         tg.start_soon(self._watchdog, interval / 2, name="watchdog")
-                    tg.start_soon(self._elect, name="elector")
+                    tg.start_soon(self.elector.run, name="elector")
                     tg.start_soon(self.notifications.run, name="notifications")
                     log.info(
                         "taskwatch.started",
-                        listen=self.http.url,
+                        listen=http.url,
                         sources=[s.name for s in self.sources],
                         leader_election=self.settings.leader.enabled,
                     )
                     self.started.set()
-                    while not self.stopped:
-                        await self._run_loops()
+                    await self.leading.run()
                     await self.notifications.aclose()  # the loops have stopped: nothing to add
                     tg.cancel_scope.cancel()
             finally:
                 self.systemd.stopping()
                 with anyio.move_on_after(STOP_GRACE, shield=True):
                     await self.elector.release()  # the loops have stopped: hand over now
-                    if self._lease_store is not None:
-                        await self._lease_store.close()
+                    if self.services.lease_store is not None:
+                        await self.services.lease_store.close()
                 with anyio.move_on_after(STOP_GRACE, shield=True):
-                    await self.http.stop()
+                    await http.stop()
                 log.info("taskwatch.stopped")
 
-    async def _elect(self) -> None:
-        await self.elector.run()
-
-    async def _run_loops(self) -> None:
-        """The current runtime's loops while this replica leads, until a stop or a reload wakes
-        us. On a reload each loop first finishes the cycle in flight (``Loop.retire``: a cut
-        cycle would be lost until the next tick); a stop cancels at once. The notifier is not
-        among them: a reload must not stop it (see NotifierHost)."""
-        self._wake = anyio.Event()
-        sources = list(self.sources)
-        async with anyio.create_task_group() as inner:
-            inner.start_soon(self._lead, sources, name="leadership")
-            await self._wake.wait()
-            with anyio.CancelScope() as self._retiring:  # stop() cancels it
-                if not self.stopped:
-                    async with anyio.create_task_group() as retiring:
-                        for s in sources:
-                            retiring.start_soon(s.loop.retire, name=f"retire:{s.name}")
-            self._retiring = None
-            inner.cancel_scope.cancel()
-
-    async def _lead(self, sources: list[Source]) -> None:
-        """Each time this replica gains leadership, run the loops until it loses it."""
-        while True:
-            await self.elector.wait_until(True)
-            for s in sources:  # a beat from an earlier term must not read as a stalled loop
-                s.loop.heartbeat.last = s.loop.heartbeat.in_cycle_since = None
-            async with anyio.create_task_group() as loops:
-                for s in sources:
-                    loops.start_soon(self._loop, s, name=f"loop:{s.name}")
-                await self.elector.wait_until(False)
-                loops.cancel_scope.cancel()
-
     async def _watchdog(self, interval: float) -> None:
-        await watchdog_loop(self.systemd, healthy=lambda: self.liveness()[0], interval=interval)
-
-    async def _loop(self, source: Source) -> None:
-        await source.loop.run(clock=self.clock, rng=random.Random(self.rng.random()))  # noqa: S311
+        await watchdog_loop(self.systemd, healthy=self.health.alive, interval=interval)
 
     async def _signals(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
@@ -379,14 +253,11 @@ class Supervisor:
                 return
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._retiring is not None:
-            self._retiring.cancel()
+        self.leading.stop()
 
     @property
     def stopped(self) -> bool:
-        return self._stop.is_set()
+        return self.leading.stopped
 
     # --- controls -----------------------------------------------------------------------------
 
@@ -412,80 +283,18 @@ class Supervisor:
         for key in ("http", "state", "leader"):
             if getattr(settings, key) != getattr(self.settings, key):
                 log.warning("config.restart_needed", key=key)
-        self._apply(settings, rules)
+        previous, self.runtime = self.runtime, self._build(settings, rules, previous=self.runtime)
+        self.runtime.install(previous)
         self.metrics.config_loaded(True)
         log.info("config.reloaded", sources=[s.name for s in self.sources], rules=len(rules))
-        self.systemd.ready(self._last_status or "reloaded")
-        self._wake.set()
+        self.systemd.ready(self.health.last_status or "reloaded")
+        self.leading.swap()
         return True, "reloaded"
 
-    def _apply(self, settings: Settings, rules: list[Rule]) -> None:
-        self.runtime = self._runtime(settings, previous=self.runtime)
-        executor = self.executor
-        executor.rules = rules
-        executor.max_per_cycle = settings.actions.max_per_cycle
-        executor.attempts = settings.actions.attempts
-        executor.retry_after = settings.actions.retry_after
-        if settings.actions.paused and not self.settings.actions.paused:
-            executor.pause()
-        elif self.settings.actions.paused and not settings.actions.paused:
-            executor.resume()
-        if settings.notifications != self.settings.notifications:
-            self.notifications.replace(self._notifier(settings))  # queued events handed over
-            executor.notifier = self.notifications.current
-        self.rules = rules
-        self.settings = settings
-
-    def status_snapshot(self) -> StatusSnapshot:
-        """What the status page at ``/`` shows (one small journal query per page view)."""
-        now = self.clock.now().timestamp()
-        since = now - 86400
-        return snapshot_from(
-            now=now,
-            started=self._started_wall,
-            leader=self.elector.is_leader(),
-            actions_paused=self.executor.paused,
-            sources=[
-                (s.name, s.watcher.last_report, s.watcher.last_success_wall) for s in self.sources
-            ],
-            tasks=[t for s in self.sources for t in s.watcher.actionable()],
-            rules=self.rules,
-            actions=self.journal.recent_grouped(since, limit=25),  # a failure streak: one row
-            actions_since=since,
-        )
-
-    # --- health -------------------------------------------------------------------------------
-
-    def _leader_view(self) -> dict[str, Any]:
-        return {
-            "identity": self.identity,
-            "leading": self.elector.is_leader(),
-            "holder": self.elector.holder,
-        }
-
-    def liveness(self) -> tuple[bool, Mapping[str, Any]]:
-        if not self.elector.is_leader():  # a follower runs no loop: nothing can stall
-            return True, {"leader": self._leader_view(), "loops": {}}
-        now = self.clock.monotonic()
-        loops = {s.name: s.loop.heartbeat.as_dict(now) for s in self.sources}
-        ok = all(v["alive"] for v in loops.values())
-        return ok, {"leader": self._leader_view(), "loops": loops}
+    # --- views (see taskwatch.health) ---------------------------------------------------------
 
     def readiness(self) -> tuple[bool, Mapping[str, Any]]:
-        if not self.elector.is_leader():  # a healthy follower is ready (rolling updates)
-            return True, {"config": "loaded", "leader": self._leader_view(), "sources": {}}
-        sources = {
-            s.name: {
-                "ready": s.watcher.ready,
-                "last_error": None
-                if s.watcher.last_report is None
-                else s.watcher.last_report.error,
-            }
-            for s in self.sources
-        }
-        ok = bool(sources) and all(v["ready"] for v in sources.values())
-        # A journal that cannot be written means no action can be recorded, so none is taken:
-        # not ready (a restart would not free the disk, so not unhealthy). See journalguard.
-        ok = ok and self.executor.guard.ok
-        view = {"config": "loaded", "leader": self._leader_view(), "sources": sources}
-        return ok, {**view, "journal": self.executor.guard.view()}
+        return self.health.readiness()
+
+    def status_snapshot(self) -> StatusSnapshot:
+        return self.health.status_snapshot()

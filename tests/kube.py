@@ -284,24 +284,34 @@ class KubeCluster:
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-        request = urllib.request.Request(
-            f"{self.server}/readyz", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
-        )
+        # /readyz can answer 200 a moment before the bootstrap controller has created the
+        # "default" namespace (a test then got `namespaces "default" not found`): wait for both.
+        checks = [
+            urllib.request.Request(
+                f"{self.server}{path}", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+            )
+            for path in ("/readyz", "/api/v1/namespaces/default")
+        ]
         deadline = time.monotonic() + self.STARTUP_TIMEOUT
         while time.monotonic() < deadline:
             for p in self.processes:
                 if p.poll() is not None:
                     raise RuntimeError(f"{p.args[0]} exited early:\n{self.log_tail()}")
-            with (
-                contextlib.suppress(OSError, urllib.error.URLError),
-                urllib.request.urlopen(request, context=context, timeout=2) as response,
-            ):
-                if response.status == 200:
-                    return
+            if all(self._answers_ok(request, context) for request in checks):
+                return
             time.sleep(0.2)
         raise TimeoutError(
             f"kube-apiserver not ready in {self.STARTUP_TIMEOUT} s:\n{self.log_tail()}"
         )
+
+    @staticmethod
+    def _answers_ok(request: urllib.request.Request, context: ssl.SSLContext) -> bool:
+        with (
+            contextlib.suppress(OSError, urllib.error.URLError),
+            urllib.request.urlopen(request, context=context, timeout=2) as response,
+        ):
+            return bool(response.status == 200)
+        return False
 
     def kubectl(
         self, *args: str, admin: bool = True, stdin: str | None = None, check: bool = True

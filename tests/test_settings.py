@@ -17,9 +17,8 @@ from hypothesis import strategies as st
 
 from taskwatch.errors import ConfigError
 from taskwatch.limiter import DOCUMENTED_LIMITS, Limiter
-from taskwatch.models import ACTIONS_BY_PRODUCT, Outcome
+from taskwatch.models import Outcome
 from taskwatch.settings import (
-    ACTION_NAMES,
     PRODUCT_NAMES,
     Api,
     OutcomeName,
@@ -264,11 +263,21 @@ def test_several_accounts_each_with_their_own_budget_regions_and_products() -> N
     assert s.products_for(media) == ("mps", "dlc")
     assert s.products_for(analytics) == ("dlc",)
     assert [(a.name, p, r) for a, p, r in s.loops()] == [
-        ("media", "mps", "ap-guangzhou"),
-        ("media", "mps", "ap-beijing"),
+        ("media", "mps", None),  # task ids are global: one source, not one per region
         ("media", "dlc", "ap-guangzhou"),
         ("media", "dlc", "ap-beijing"),
         ("analytics", "dlc", "ap-guangzhou"),
+    ]
+
+
+def test_loops_put_each_region_s_products_together_after_the_global_ones() -> None:
+    s = parse(account(regions=["ap-guangzhou", "ap-beijing"]))
+    assert [(p, r) for _, p, r in s.loops()] == [
+        ("mps", None),
+        ("dlc", "ap-guangzhou"),
+        ("live", "ap-guangzhou"),
+        ("dlc", "ap-beijing"),
+        ("live", "ap-beijing"),
     ]
 
 
@@ -874,8 +883,6 @@ def test_limit_actions_are_checked_against_the_catalog_when_it_is_given() -> Non
 
 
 def test_the_facts_repeated_below_the_tencent_layer_match_their_owners() -> None:
-    assert set(PRODUCT_NAMES) == set(catalog.PRODUCTS)
-    assert set(ACTION_NAMES) == set(ACTIONS_BY_PRODUCT.values())
     assert set(get_args(OutcomeName)) == {o.value for o in Outcome}
     assert set(get_args(Api.model_fields["language"].annotation)) == set(client.LANGUAGES)
     for suffix in ("replica-1", "a,b;c.d_e", "x" * 128, "x" * 129, "a b", "é"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from taskwatch.models import Phase, Result, SourceKey, Task
 from taskwatch.products.mps import WINDOW, normalise, normalise_detail
-from taskwatch.tracker import Tracker, diff
+from taskwatch.tracker import Diff, Tracker, diff
 
 SOURCE = SourceKey("main", "mps", "global")
 NOW = 1_772_323_200.0  # 2026-03-01T00:00:00Z
@@ -81,6 +81,39 @@ def test_an_active_task_is_compared_with_its_active_fingerprint_first() -> None:
     task = listed()
     d = diff({task.id: task.fingerprint}, {task.id: task}, {task.id: ("stale",)})
     assert (d.unchanged, d.settled) == (("taskId6",), ())
+
+
+def test_a_task_the_listing_no_longer_shows_is_gone_and_not_in_to_refresh() -> None:
+    kept, left = listed("kept"), listed("left")
+    previous = {kept.id: kept.fingerprint, left.id: left.fingerprint}
+    d = diff(previous, {kept.id: kept})
+    assert (d.gone, d.unchanged, d.new, d.changed, d.to_refresh) == (
+        ("left",),
+        ("kept",),
+        (),
+        (),
+        (),
+    )
+
+
+def test_an_active_task_whose_record_changed_is_changed_and_refreshed() -> None:
+    before, after = listed(), listed(FinishTime="2018-12-27T14:00:00Z")
+    d = diff({before.id: before.fingerprint}, {after.id: after})
+    assert (d.changed, d.unchanged, d.to_refresh) == (("taskId6",), (), ("taskId6",))
+
+
+def test_diff_order_follows_the_listing_then_the_previous_map_new_before_changed() -> None:
+    a, b, c = listed("a"), listed("b"), listed("c", BeginProcessTime="2018-12-27T13:58:00Z")
+    previous = {"z": ("gone",), "c": listed("c").fingerprint, "y": ("gone",)}
+    d = diff(previous, {"b": b, "c": c, "a": a})
+    assert d.new == ("b", "a")
+    assert d.gone == ("z", "y")
+    assert d.to_refresh == ("b", "a", "c")
+
+
+def test_nothing_before_and_nothing_now_is_an_empty_diff() -> None:
+    assert diff({}, {}) == Diff()
+    assert diff({}, {}, {"taskId6": ("x",)}).to_refresh == ()
 
 
 # --- the tracker over cycles ----------------------------------------------------------------
@@ -192,3 +225,84 @@ def test_remembered_history_older_than_the_window_survives_sweeps_that_list_it()
     for _ in range(3):
         tracker.evict(NOW, listed={"taskId1", "taskId2", "taskId3", "taskId6"})
     assert all(tracker.seen_finished(t.id) for t in history)
+
+
+def test_a_task_created_exactly_at_the_window_edge_is_still_remembered() -> None:
+    tracker = Tracker(window=100.0)
+    edge = described(listed("edge"))
+    assert edge.created is not None
+    tracker.commit({}, [edge])
+    assert tracker.evict(edge.created + 100.0, listed=set()) == 0
+    assert tracker.evict(edge.created + 100.5, listed=set()) == 1
+
+
+# --- merge ----------------------------------------------------------------------------------
+
+
+def test_merge_keeps_only_listed_tasks_even_when_a_detail_arrived_for_another() -> None:
+    tracker = Tracker(window=WINDOW)
+    task, elsewhere = listed(), listed("elsewhere")
+    merged = tracker.merge({task.id: task}, [described(elsewhere, Status="PROCESSING")])
+    assert list(merged) == ["taskId6"]
+    assert merged["taskId6"] is task
+
+
+def test_merge_carries_the_previous_detail_over_to_an_unchanged_task_without_a_fresh_one() -> None:
+    tracker = Tracker(window=WINDOW)
+    task = listed()
+    running = described(task, Status="PROCESSING", FinishTime="0000-00-00T00:00:00Z")
+    tracker.commit(tracker.merge({task.id: task}, [running]), [])
+    merged = tracker.merge({task.id: task}, [])
+    assert merged["taskId6"].detail == running.detail
+    assert merged["taskId6"].fingerprint == task.fingerprint
+
+
+def test_merge_prefers_a_fresh_detail_over_the_one_carried_from_the_last_cycle() -> None:
+    tracker = Tracker(window=WINDOW)
+    task = listed()
+    first = described(task, Status="PROCESSING", FinishTime="0000-00-00T00:00:00Z", ExtInfo="1")
+    tracker.commit(tracker.merge({task.id: task}, [first]), [])
+    second = described(task, Status="PROCESSING", FinishTime="0000-00-00T00:00:00Z", ExtInfo="2")
+    merged = tracker.merge({task.id: task}, [second])
+    assert merged["taskId6"].detail == second.detail != first.detail
+
+
+# --- commit and remember --------------------------------------------------------------------
+
+
+def test_commit_moves_a_done_task_out_of_the_active_map_and_reports_it_once() -> None:
+    tracker = Tracker(window=WINDOW)
+    task = listed()
+    done = described(task)
+    assert done.phase is Phase.DONE
+    first = tracker.commit({task.id: done}, [done])
+    again = tracker.commit({task.id: done}, [done])
+    assert ([t.id for t in first], again, tracker.active) == (["taskId6"], [], {})
+    assert tracker.finished == {"taskId6": done.created}
+
+
+def test_commit_without_a_listing_leaves_the_stale_fingerprints_as_they_were() -> None:
+    tracker = Tracker(window=WINDOW)
+    task = listed()
+    cycle(tracker, {task.id: task}, {task.id: described(task)})
+    tracker.commit({}, [], listed=None)
+    assert tracker.stale == {"taskId6": task.fingerprint}
+
+
+def test_a_finished_task_without_a_creation_time_is_remembered_from_epoch_zero() -> None:
+    tracker = Tracker(window=WINDOW)
+    task = normalise({"TaskId": "t-0"}, status="FINISH", source=SOURCE)
+    assert task.created is None
+    assert [t.id for t in tracker.commit({}, [task])] == ["t-0"]
+    assert tracker.finished == {"t-0": 0.0}
+    assert tracker.evict(NOW, listed=set()) == 1
+
+
+def test_remembered_history_is_never_reported_as_a_new_finish() -> None:
+    tracker = Tracker(window=WINDOW)
+    old = described(listed())
+    tracker.remember([old])
+    assert tracker.commit({}, [old]) == []
+    young = described(listed(), CreateTime="2026-02-27T00:00:00Z")
+    tracker.remember([young])
+    assert tracker.finished["taskId6"] == old.created, "remember keeps the first creation time"

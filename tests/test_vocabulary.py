@@ -15,8 +15,6 @@ from taskwatch.clock import ManualClock
 from taskwatch.metrics.registry import Metrics, TaskGroup, summarise
 from taskwatch.metrics.vocabulary import BUDGETS, KNOWN, MAX_LABEL_LENGTH, OTHER, LabelGuard
 from taskwatch.models import Phase, Result, SourceKey, Task
-from taskwatch.policy.catalog import STATUSES
-from taskwatch.products import dlc, mps
 from taskwatch.tencent.errors import CallSite
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -159,17 +157,3 @@ def test_unknown_statuses_are_bounded_like_types() -> None:
     text = generate_latest(registry).decode()
     series = [line for line in text.splitlines() if line.startswith("taskwatch_tasks{")]
     assert len(series) == BUDGETS["status"] + 1
-
-
-# --- the known vocabularies ---------------------------------------------------------------------
-
-
-def test_the_known_statuses_are_the_policy_catalogs() -> None:
-    assert {p: set(v) for p, v in KNOWN["status"].items()} == {
-        p: set(v) for p, v in STATUSES.items()
-    }
-    assert KNOWN["status"]["dlc"] == frozenset(dlc.STATE_NAMES.values())
-
-
-def test_the_known_mps_types_are_the_adapters_detail_types() -> None:
-    assert KNOWN["type"]["mps"] == frozenset(mps.SUB_OBJECTS)

@@ -26,8 +26,9 @@ from prometheus_client import CollectorRegistry
 
 from taskwatch.errors import ConfigError
 from taskwatch.metrics.registry import Metrics
+from taskwatch.web.auth import Authenticator
 from taskwatch.web.server import HttpServer, build_app, serve
-from taskwatch.web.webconfig import Authenticator, WebConfig, load_web_config, parse_web_config
+from taskwatch.web.webconfig import WebConfig, load_web_config, parse_web_config
 from tests.components import require_binary
 
 PASSWORD = "correct horse battery staple"

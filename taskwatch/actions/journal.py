@@ -28,6 +28,9 @@ Rules the callers rely on:
 * Order is id order everywhere, not time order: the wall clock may step backwards, ids never do.
 * Secrets are never stored: params keys that look like credentials are redacted on the way in.
 
+The file itself (opening, checks, WAL, migrations, the lock, sqlite3 errors as StoreError) is
+:mod:`taskwatch.actions.database`'s; this module is the rows and the queries over them.
+
 One writer: a writable journal is locked for its process (``<path>.lock``, see
 :mod:`taskwatch.actions.lock`), because ``last_action`` and ``intent`` are separate transactions
 and two processes acting on one file would both act; a second writer gets
@@ -40,31 +43,22 @@ reused, not returned).
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sqlite3
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from pathlib import Path
-from types import TracebackType
-from typing import Any, Final, Literal, NoReturn
+from collections.abc import Mapping
+from typing import Any, Final, Literal
 
-from taskwatch.actions.lock import ProcessLock, fsync_dir, make_private_dirs
+from taskwatch.actions.database import MEMORY, JournalDatabase
 from taskwatch.actions.schema import (
-    APPLICATION_ID,
     COUNT,
     COUNTED,
     GROUPED,
     MIGRATIONS,
-    OLDEST_READABLE,
     SCHEMA_VERSION,
     SELECT,
     group,
     params_json,
     record,
 )
-from taskwatch.clock import Clock
 from taskwatch.errors import StoreError
 from taskwatch.models import ActionGroup, AuditRecord, Outcome
 
@@ -72,9 +66,6 @@ __all__ = ["MEMORY", "MIGRATIONS", "SCHEMA_VERSION", "ActionGroup", "Journal", "
 
 Mode = Literal["enforce", "dry-run"]
 
-MEMORY: Final = ":memory:"
-BUSY_TIMEOUT: Final = 5.0
-"""Seconds a write waits for another connection's write transaction before failing."""
 MESSAGE_LIMIT: Final = 1000
 """Outcome messages are cut to this many characters."""
 _DRY_RUN_RESULTS: Final = frozenset(
@@ -82,88 +73,13 @@ _DRY_RUN_RESULTS: Final = frozenset(
 )
 
 
-class Journal:
+class Journal(JournalDatabase):
     """The SQLite action journal. Methods are synchronous, each one short transaction.
 
     One connection, guarded by a lock, so a journal may be shared by threads (e.g. calls made
     through ``anyio.to_thread``). ``read_only`` opens an existing file without changing it
     (``taskwatch audit`` next to a running daemon).
     """
-
-    def __init__(self, path: str | Path, *, clock: Clock, read_only: bool = False) -> None:
-        self.path = path if path == MEMORY else str(Path(path).expanduser())
-        self.read_only = read_only
-        self._clock = clock
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
-        self._process_lock: ProcessLock | None = None
-
-    def __repr__(self) -> str:
-        return f"Journal({self.path!r}, read_only={self.read_only})"
-
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    def open(self) -> None:
-        """Open (creating and migrating when writable); a no-op when already open. A writable
-        file journal is locked first: :class:`~taskwatch.actions.lock.JournalBusyError` while
-        another process (or another open :class:`Journal`) holds it."""
-        if self._conn is not None:
-            return
-        writer = not self.read_only and self.path != MEMORY
-        if writer:
-            self._hold()
-        try:
-            conn = self._connect()
-            try:
-                with self._errors("open"):
-                    self._check(conn)
-                    if not self.read_only:
-                        self._setup(conn)
-                        self._migrate(conn)
-            except BaseException:
-                conn.close()
-                raise
-        except BaseException:
-            self._let_go()
-            raise
-        if writer:
-            fsync_dir(Path(self.path).parent)  # the new file and its -wal survive power loss
-        self._conn = conn
-
-    def close(self) -> None:
-        """Close and let the lock go; idempotent. The last connection to close checkpoints and
-        removes the WAL."""
-        with self._lock:
-            conn, self._conn = self._conn, None
-        try:
-            if conn is not None:
-                with self._errors("close"):
-                    conn.close()
-        finally:
-            self._let_go()
-
-    def _hold(self) -> None:
-        try:
-            make_private_dirs(Path(self.path).parent)
-        except OSError as e:
-            self._fail(f"cannot create its directory: {e.strerror or e}")
-        lock = ProcessLock(self.path)
-        lock.acquire()
-        self._process_lock = lock
-
-    def _let_go(self) -> None:
-        lock, self._process_lock = self._process_lock, None
-        if lock is not None:
-            lock.release()
-
-    def __enter__(self) -> Journal:
-        self.open()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -333,118 +249,7 @@ class Journal:
             rows = self._connection().execute(GROUPED, (since, limit)).fetchall()
         return [group(row) for row in rows]
 
-    def schema_version(self) -> int:
-        """The schema version of the open file."""
-        with self._errors("read the schema version"), self._lock:
-            return int(self._connection().execute("PRAGMA user_version").fetchone()[0])
-
     # -- internals ---------------------------------------------------------------------------
-
-    def _connect(self) -> sqlite3.Connection:
-        path = self.path
-        try:
-            if path == MEMORY:
-                target, uri = MEMORY, False
-            elif self.read_only:
-                if not Path(path).exists():
-                    raise StoreError(f"no journal at {path} yet", path=path)
-                target, uri = Path(path).resolve().as_uri() + "?mode=ro", True
-            else:
-                make_private_dirs(Path(path).parent)
-                os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-                target, uri = path, False
-        except OSError as e:
-            raise StoreError(
-                f"{path}: cannot open the journal: {e.strerror or e}", path=path
-            ) from e
-        with self._errors("open"):
-            return sqlite3.connect(
-                target,
-                uri=uri,
-                timeout=BUSY_TIMEOUT,
-                isolation_level=None,  # autocommit: transactions are explicit
-                check_same_thread=False,  # the lock serialises use
-            )
-
-    def _check(self, conn: sqlite3.Connection) -> None:
-        """Refuse files that are not (or no longer) a journal this version understands."""
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
-        if app_id not in (0, APPLICATION_ID):
-            self._fail(f"not a taskwatch journal (application id {app_id:#x})")
-        if version > SCHEMA_VERSION:
-            self._fail(
-                f"written by a newer taskwatch (schema {version}; this version knows up to"
-                f" {SCHEMA_VERSION}): upgrade taskwatch or use another state path"
-            )
-        if version == 0 and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
-            self._fail("not a taskwatch journal (an SQLite database with other tables)")
-        if self.read_only and version < OLDEST_READABLE:
-            self._fail(
-                f"the journal's schema {version} is too old to read; start the daemon once to"
-                " migrate it"
-            )
-        problems = [row[0] for row in conn.execute("PRAGMA quick_check").fetchall()]
-        if problems != ["ok"]:
-            self._fail(f"the journal is corrupt: {problems[0]}")
-
-    def _setup(self, conn: sqlite3.Connection) -> None:
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if mode != "wal" and not (self.path == MEMORY and mode == "memory"):
-            self._fail(f"cannot use WAL mode here (got {mode!r}; a network filesystem?)")
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
-
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        while True:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-                if version >= SCHEMA_VERSION:  # another process may have migrated meanwhile
-                    conn.execute("COMMIT")
-                    return
-                for statement in MIGRATIONS[version]:
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {version + 1}")
-                conn.execute("COMMIT")
-            except BaseException:
-                _rollback(conn)
-                raise
-
-    def _fail(self, reason: str) -> NoReturn:
-        raise StoreError(f"{self.path}: {reason}", path=self.path)
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise StoreError(f"{self.path}: the journal is not open", path=self.path)
-        return self._conn
-
-    @contextmanager
-    def _errors(self, doing: str) -> Iterator[None]:
-        """Translate sqlite3 errors into :class:`StoreError` naming the file."""
-        try:
-            yield
-        except sqlite3.DatabaseError as e:
-            text = str(e)
-            if "not a database" in text or "malformed" in text:
-                text = f"not a taskwatch journal, or corrupt ({text})"
-            raise StoreError(f"{self.path}: cannot {doing}: {text}", path=self.path) from e
-        except sqlite3.Error as e:
-            raise StoreError(f"{self.path}: cannot {doing}: {e}", path=self.path) from e
-
-    @contextmanager
-    def _transaction(self, doing: str) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT`` (fsynced), rolled back on any error."""
-        with self._errors(doing), self._lock:
-            conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                _rollback(conn)
-                raise
 
     def _query(self, doing: str, sql: str, args: tuple[Any, ...]) -> list[AuditRecord]:
         with self._errors(doing), self._lock:
@@ -508,10 +313,3 @@ class Journal:
 
     def _now(self) -> float:
         return self._clock.now().timestamp()
-
-
-def _rollback(conn: sqlite3.Connection) -> None:
-    """Leave a failed transaction; the error that caused it is the one worth reporting."""
-    if conn.in_transaction:
-        with contextlib.suppress(sqlite3.Error):
-            conn.execute("ROLLBACK")

@@ -10,7 +10,8 @@ other action. Now, per (policy, source, task):
 * the streak's later ``failed`` and ``unknown`` outcomes are logged at debug
   (``action.still_failing``, with the attempt number) and not notified;
 * the first outcome that settles the task (``done``, ``already_done``, ``fenced``), or the task no
-  longer being eligible (it left the listing: ended; or it stopped matching), ends the streak:
+  longer being eligible (it left the listing: ended; or it stopped matching: the end of its match
+  streak in :mod:`taskwatch.policy.grace`), ends the streak:
   ``action.failing_ended`` at warning, and one event whose result is how it ended and whose message
   says how many attempts failed since when. That event goes to every target that wants the
   ending's result *or the streak's first one*: a target told "failed" is told it is over.
@@ -33,12 +34,11 @@ import structlog
 
 from taskwatch.actions.notify import Notifier
 from taskwatch.models import AuditRecord, Outcome, SourceKey, Task
+from taskwatch.policy.grace import StreakKey
 from taskwatch.policy.rules import Rule
 
 log = structlog.get_logger(__name__)
 
-StreakKey = tuple[str, str, str]
-"""(policy, source, task id)."""
 FAILING = frozenset({Outcome.FAILED.value, Outcome.UNKNOWN.value})
 
 

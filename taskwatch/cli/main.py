@@ -190,7 +190,7 @@ async def _emulator(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         async with emulator.serve(args.host, args.port) as url:
-            counts = {p: len(getattr(emulator.world, p)) for p in ("mps", "dlc", "live")}
+            counts = {p: len(getattr(emulator.world, p)) for p in catalog.PRODUCTS}
             print(f"taskwatch emulator serving {url}", flush=True)
             print(f"  scenario: {args.scenario or '(built-in)'}; tasks: {counts}")
             for cred in scenario.credentials:

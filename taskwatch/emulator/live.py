@@ -36,11 +36,12 @@ from datetime import UTC, datetime
 from typing import Any
 from weakref import WeakKeyDictionary
 
+from taskwatch import catalog
 from taskwatch.emulator.actions import Action, CallContext
 from taskwatch.emulator.wire import EmulatedError, ParamSpec, invalid_value
 from taskwatch.emulator.world import LiveTask, World
 
-MAX_PAGE_SIZE = 20
+MAX_PAGE_SIZE = catalog.get("live").max_page_size
 VOD_FILE_SECONDS = 600
 """How long the emulator pretends each VOD source file plays."""
 

@@ -45,15 +45,17 @@ from bisect import bisect_left, insort
 from datetime import UTC, datetime
 from typing import Any
 
+from taskwatch import catalog
+from taskwatch.emulator import mps_detail
 from taskwatch.emulator.actions import Action, CallContext
 from taskwatch.emulator.wire import EmulatedError, ParamSpec, invalid_value
 from taskwatch.emulator.world import MPS_LIST_TYPE, MpsTask, World
 
 SENTINEL = "0000-00-00T00:00:00Z"
 """What MPS prints for a BeginProcessTime or FinishTime that has not happened."""
-STATUSES = ("WAITING", "PROCESSING", "FINISH")
+STATUSES = catalog.get("mps").statuses
 LIVE = "LiveStreamProcessTask"
-DEFAULT_LIMIT, MAX_LIMIT = 10, 100
+DEFAULT_LIMIT, MAX_LIMIT = 10, catalog.get("mps").max_page_size
 SUB_OBJECTS = (
     "EditMediaTask", "WorkflowTask", "LiveStreamProcessTask", "ScheduleTask",
     "LiveScheduleTask", "ExtractBlindWatermarkTask",
@@ -275,137 +277,11 @@ def describe_task_detail(world: World, params: dict[str, Any], ctx: CallContext)
     return answer
 
 
-def _head(t: MpsTask, err_code: int, message: str) -> dict[str, Any]:
-    """The fields every sub-object starts with; its Status knows only PROCESSING and FINISH."""
-    status = "FINISH" if t.status == "FINISH" else "PROCESSING"
-    return {"TaskId": t.task_id, "Status": status, "ErrCode": err_code, "Message": message}
-
-
-def _input(t: MpsTask) -> dict[str, Any]:
-    url = t.input_url or f"https://media.example.com/input/{t.task_id}.mp4"
-    return {"Type": "URL", "UrlInputInfo": {"Url": url}}
-
-
-def _meta(t: MpsTask) -> dict[str, Any] | None:
-    """A plausible probe of a 1080p input; ``None`` before processing began."""
-    if t.started is None:
-        return None
-    return {
-        "Size": 73_400_320, "Container": "mov,mp4,m4a,3gp,3g2,mj2", "Bitrate": 4_893_354,
-        "Height": 1080, "Width": 1920, "Duration": 120.0, "Rotate": 0,
-        "VideoStreamSet": [
-            {"Bitrate": 4_763_000, "Height": 1080, "Width": 1920, "Codec": "h264", "Fps": 25}
-        ],
-        "AudioStreamSet": [
-            {"Bitrate": 128_000, "SamplingRate": 44100, "Codec": "aac", "Channel": 2}
-        ],
-        "VideoDuration": 120.0, "AudioDuration": 120.0,
-    }  # fmt: skip
-
-
-def _failed(t: MpsTask) -> bool:
-    return t.sub_task_failed or t.err_code != 0
-
-
-def _transcode(t: MpsTask, now: float) -> dict[str, Any] | None:
-    """The Transcode result as it stands: none before processing, then PROCESSING, then the end."""
-    if t.started is None:
-        return None
-    out: dict[str, Any] = {
-        "Status": "PROCESSING", "ErrCodeExt": "", "ErrCode": 0, "Message": "",
-        "Input": {"Definition": 100030}, "Output": None, "Progress": 0,
-    }  # fmt: skip
-    if t.status != "FINISH":
-        run = t.plan.run
-        out["Progress"] = min(99, int(100 * (now - t.started) / run)) if run else 0
-    elif _failed(t):
-        out.update(
-            Status="FAIL",
-            ErrCodeExt="InternalError",
-            ErrCode=t.err_code or 70000,
-            Message=t.message or "Internal error: processing failed",
-        )
-    else:
-        out.update(Status="SUCCESS", Message="SUCCESS", Progress=100, Output=_transcoded(t))
-    return out
-
-
-def _transcoded(t: MpsTask) -> dict[str, Any]:
-    return {
-        "OutputStorage": _storage(),
-        "Path": f"/output/{t.task_id}/transcode_100030.mp4",
-        "Definition": 100030, "Bitrate": 2_500_000, "Height": 720, "Width": 1280,
-        "Size": 37_500_000, "Duration": 120.0, "Container": "mp4", "Md5": "",
-        "AudioStreamSet": [], "VideoStreamSet": [],
-    }  # fmt: skip
-
-
-def _storage() -> dict[str, Any]:
-    cos = {"Bucket": "output-1250000000", "Region": "ap-guangzhou"}
-    return {"Type": "COS", "CosOutputStorage": cos}
-
-
-def _workflow(t: MpsTask, now: float) -> dict[str, Any]:
-    head = _head(t, 0, t.message if t.aborted else "")
-    transcode = _transcode(t, now)
-    return {
-        **head,
-        "InputInfo": _input(t),
-        "MetaData": _meta(t),
-        "MediaProcessResultSet": (
-            [] if transcode is None else [{"Type": "Transcode", "TranscodeTask": transcode}]
-        ),
-        "AiContentReviewResultSet": [],
-        "AiAnalysisResultSet": [],
-        "AiRecognitionResultSet": [],
-        "AiQualityControlTaskResult": None,
-        "SmartSubtitlesTaskResult": [],
-        "SmartEraseTaskResult": None,
-        "AiDubbingTaskResult": None,
-    }
-
-
-def _schedule(t: MpsTask, now: float) -> dict[str, Any]:
-    transcode = _transcode(t, now)
-    return {
-        **_head(t, 0, t.message if t.aborted else ""),
-        "InputInfo": _input(t),
-        "MetaData": _meta(t),
-        "ActivityResultSet": (
-            []
-            if transcode is None
-            else [{"ActivityType": "action-trans", "ActivityResItem": {"TranscodeTask": transcode}}]
-        ),
-    }
-
-
-def _edit(t: MpsTask, _now: float) -> dict[str, Any]:
-    done = t.status == "FINISH" and not _failed(t) and not t.aborted
-    return {
-        **_head(t, t.err_code, t.message),
-        "Input": {
-            "FileInfoSet": [
-                {"InputInfo": _input(t), "StartTimeOffset": 0.0, "EndTimeOffset": 0.0, "Id": ""}
-            ]
-        },
-        "Output": {
-            "OutputStorage": _storage(),
-            "Path": f"/output/{t.task_id}/edit.mp4",
-            "MetaData": _meta(t) if done else None,
-        },
-    }
-
-
-def _live(t: MpsTask, _now: float) -> dict[str, Any]:
-    url = t.url or f"rtmp://live.example.com/live/{t.task_id}"
-    return {**_head(t, t.err_code, t.message), "Url": url}
-
-
 _RENDER = {
-    "WorkflowTask": _workflow,
-    "ScheduleTask": _schedule,
-    "EditMediaTask": _edit,
-    LIVE: _live,
+    "WorkflowTask": mps_detail.workflow,
+    "ScheduleTask": mps_detail.schedule,
+    "EditMediaTask": mps_detail.edit,
+    LIVE: mps_detail.live,
 }
 
 

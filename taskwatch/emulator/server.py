@@ -25,18 +25,19 @@ import struct
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from taskwatch import catalog
 from taskwatch.clock import Clock, ManualClock
 from taskwatch.emulator import dlc, live, mps
 from taskwatch.emulator.actions import Action, CallContext, Options
 from taskwatch.emulator.auth import Key, authenticate
 from taskwatch.emulator.faults import Fault, FaultPlan
+from taskwatch.emulator.inspection import LogEntry, snapshot, snapshot_counts
 from taskwatch.emulator.ratelimit import RateLimits
 from taskwatch.emulator.scenario import Scenario, loads_scenario
 from taskwatch.emulator.wire import (
@@ -52,9 +53,7 @@ from taskwatch.emulator.wire import (
 from taskwatch.emulator.world import World
 
 VERSIONS: dict[str, tuple[str, str]] = {
-    "mps": ("2019-06-12", "mps"),
-    "dlc": ("2021-01-25", "dlc"),
-    "live": ("2018-08-01", "live"),
+    name: (spec.version, spec.name) for name, spec in catalog.PRODUCTS.items()
 }
 PRODUCT_BY_VERSION = {version: product for product, (version, _) in VERSIONS.items()}
 ACTIONS: dict[str, Mapping[str, Action]] = {
@@ -62,41 +61,11 @@ ACTIONS: dict[str, Mapping[str, Action]] = {
     "dlc": dlc.ACTIONS,
     "live": live.ACTIONS,
 }
-REGION_REQUIRED = frozenset({"dlc", "live"})
+REGION_REQUIRED = catalog.regional()
 MAX_POST = 10 * 1024 * 1024
 MAX_GET = 32 * 1024
 LANGUAGES = frozenset({"en-US", "zh-CN"})
 PURGE_EVERY = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class LogEntry:
-    """One API request as the emulator saw it."""
-
-    seq: int
-    time: str
-    product: str
-    action: str
-    params: dict[str, Any]
-    code: str
-    request_id: str
-    client: str
-    secret_id: str
-    region: str | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "time": self.time,
-            "product": self.product,
-            "action": self.action,
-            "params": self.params,
-            "code": self.code,
-            "request_id": self.request_id,
-            "client": self.client,
-            "secret_id": self.secret_id,
-            "region": self.region,
-        }
 
 
 class _Answered(Exception):
@@ -410,33 +379,3 @@ class Emulator:
 
 def _load_posted(body: bytes, clock: Clock) -> Emulator:
     return Emulator.from_scenario(loads_scenario(body, source="POST /_emulator/scenario"), clock)
-
-
-def _iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def snapshot(world: World) -> dict[str, list[dict[str, Any]]]:
-    """Every task, compactly, for tests and curious users."""
-    return {
-        "mps": [
-            {"TaskId": t.task_id, "TaskType": t.task_type, "Status": t.status,
-             "CreateTime": _iso(t.created), "BeginProcessTime": _iso(t.started),
-             "FinishTime": _iso(t.finished), "Aborted": t.aborted, "ErrCode": t.err_code}
-            for t in world.mps.values()
-        ],
-        "dlc": [
-            {"Id": d.task_id, "State": d.state, "CreateTime": _iso(d.created),
-             "UpdateTime": _iso(d.updated)}
-            for d in world.dlc.values()
-        ],
-        "live": [
-            {"TaskId": t.task_id, "Status": t.status, "StartTime": _iso(t.start_time),
-             "EndTime": _iso(t.end_time)}
-            for t in world.live.values()
-        ],
-    }  # fmt: skip
-
-
-def snapshot_counts(world: World) -> dict[str, int]:
-    return {"mps": len(world.mps), "dlc": len(world.dlc), "live": len(world.live)}

@@ -26,11 +26,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
+from taskwatch import catalog
 from taskwatch.clock import Clock
 
 MpsStatus = Literal["WAITING", "PROCESSING", "FINISH"]
 MPS_TYPES = ("WorkflowTask", "EditMediaTask", "LiveStreamProcessTask", "ScheduleTask")
-MPS_LIST_TYPE = {"LiveStreamProcessTask": "LiveProcessTask"}
+MPS_LIST_TYPE = {v: k for k, v in catalog.get("mps").type_spellings.items()}
 """DescribeTasks spells the live type ``LiveProcessTask``, DescribeTaskDetail
 ``LiveStreamProcessTask``."""
 

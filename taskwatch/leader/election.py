@@ -28,33 +28,32 @@ instructions (a GC or SIGSTOP between the last leadership check and the HTTP req
 monotonic clocks run at very different rates. Nothing here can fence the Tencent Cloud API; the
 executor's re-describe makes a second action on one task unlikely, not impossible.
 
-The Kubernetes client (kubernetes_asyncio) is imported only when a :class:`KubernetesLeaseStore`
-is built, so a standalone process never pays for it.
+The lease itself (:class:`LeaseRecord`, the :class:`LeaseStore` protocol and the Kubernetes store)
+lives in :mod:`taskwatch.leader.lease`, the one module that touches kubernetes_asyncio; this one
+is pure election logic over that protocol.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, Protocol
+from datetime import UTC
+from typing import Protocol
 
 import anyio
 import structlog
 from anyio.abc import TaskStatus
 
 from taskwatch.clock import Clock, SystemClock
+from taskwatch.leader.lease import LeaseRecord, LeaseStore
 
 log = structlog.get_logger(__name__)
 
 __all__ = [
     "Elector",
     "KubernetesElector",
-    "KubernetesLeaseStore",
     "LeaseRecord",
     "LeaseStore",
     "StandaloneElector",
@@ -164,39 +163,6 @@ class StandaloneElector(_Leadership):
 
     async def release(self) -> None:
         self._set(False, reason="released")
-
-
-# --- the lease --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class LeaseRecord:
-    """The fields of a Lease's spec that election uses, and its ``resourceVersion``."""
-
-    holder: str
-    duration: int
-    acquire_time: datetime | None = None
-    renew_time: datetime | None = None
-    transitions: int = 0
-    version: str = ""
-
-    @property
-    def seen(self) -> tuple[str, datetime | None, str]:
-        """What changes when the holder renews: a change restarts the expiry countdown."""
-        return self.holder, self.renew_time, self.version
-
-
-class LeaseStore(Protocol):
-    """Where the lease lives. ``create`` and ``update`` return ``None`` on a conflict (409);
-    ``open`` prepares the client (slow, at most once), before any deadline starts."""
-
-    async def open(self) -> None: ...
-
-    async def get(self) -> LeaseRecord | None: ...
-
-    async def create(self, record: LeaseRecord) -> LeaseRecord | None: ...
-
-    async def update(self, record: LeaseRecord) -> LeaseRecord | None: ...
 
 
 class KubernetesElector(_Leadership):
@@ -374,135 +340,3 @@ class KubernetesElector(_Leadership):
             if written is not None:
                 self._observe(written, self.clock.monotonic())
                 log.info("leader.released", identity=self.identity)
-
-
-# --- Kubernetes -------------------------------------------------------------------------------
-
-
-def _micro_time(value: datetime | None) -> str | None:
-    """A MicroTime: RFC 3339 in UTC with exactly six fractional digits."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-class KubernetesLeaseStore:
-    """A Lease in the Kubernetes API, through kubernetes_asyncio: a kubeconfig file, or the
-    in-cluster configuration (the pod's ServiceAccount) when ``kubeconfig`` is None. Connects on
-    first use. Needs get, create and update on ``leases`` in ``coordination.k8s.io``, nothing else.
-    """
-
-    def __init__(
-        self,
-        *,
-        name: str,
-        namespace: str,
-        kubeconfig: Path | None = None,
-        request_timeout: float = 10.0,
-        api: Any = None,
-    ) -> None:
-        self.name = name
-        self.namespace = namespace
-        self.kubeconfig = kubeconfig
-        self._timeout = request_timeout
-        self._api = api
-
-    async def open(self) -> None:
-        await self._connect()
-
-    async def _connect(self) -> Any:
-        if self._api is not None:
-            return self._api
-        # The client package imports every model of the API (seconds of CPU): not on the loop.
-        await anyio.to_thread.run_sync(importlib.import_module, "kubernetes_asyncio.client")
-        from kubernetes_asyncio import client, config
-
-        configuration = client.Configuration()
-        if self.kubeconfig is None:
-            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        else:
-            await config.load_kube_config(
-                config_file=str(self.kubeconfig),
-                client_configuration=configuration,
-                persist_config=False,
-            )
-        self._api = client.CoordinationV1Api(client.ApiClient(configuration=configuration))
-        return self._api
-
-    async def close(self) -> None:
-        if self._api is not None:
-            api, self._api = self._api, None
-            await api.api_client.close()
-
-    @staticmethod
-    def _record(lease: Any) -> LeaseRecord:
-        spec = lease.spec
-        return LeaseRecord(
-            holder=spec.holder_identity or "",
-            duration=int(spec.lease_duration_seconds or 0),
-            acquire_time=spec.acquire_time,
-            renew_time=spec.renew_time,
-            transitions=int(spec.lease_transitions or 0),
-            version=str(lease.metadata.resource_version),
-        )
-
-    def _body(self, record: LeaseRecord) -> dict[str, Any]:
-        metadata: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
-        if record.version:
-            metadata["resourceVersion"] = record.version  # compare-and-swap
-        return {
-            "apiVersion": "coordination.k8s.io/v1",
-            "kind": "Lease",
-            "metadata": metadata,
-            "spec": {
-                "holderIdentity": record.holder,
-                "leaseDurationSeconds": record.duration,
-                "acquireTime": _micro_time(record.acquire_time),
-                "renewTime": _micro_time(record.renew_time),
-                "leaseTransitions": record.transitions,
-            },
-        }
-
-    async def get(self) -> LeaseRecord | None:
-        from kubernetes_asyncio.client.exceptions import ApiException
-
-        api = await self._connect()
-        try:
-            lease = await api.read_namespaced_lease(
-                self.name, self.namespace, _request_timeout=self._timeout
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return self._record(lease)
-
-    async def create(self, record: LeaseRecord) -> LeaseRecord | None:
-        from kubernetes_asyncio.client.exceptions import ApiException
-
-        api = await self._connect()
-        try:
-            lease = await api.create_namespaced_lease(
-                self.namespace,
-                self._body(replace(record, version="")),
-                _request_timeout=self._timeout,
-            )
-        except ApiException as exc:
-            if exc.status == 409:
-                return None
-            raise
-        return self._record(lease)
-
-    async def update(self, record: LeaseRecord) -> LeaseRecord | None:
-        from kubernetes_asyncio.client.exceptions import ApiException
-
-        api = await self._connect()
-        try:
-            lease = await api.replace_namespaced_lease(
-                self.name, self.namespace, self._body(record), _request_timeout=self._timeout
-            )
-        except ApiException as exc:
-            if exc.status == 409:
-                return None
-            raise
-        return self._record(lease)

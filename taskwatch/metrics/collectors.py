@@ -26,12 +26,13 @@ from typing import Protocol
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from taskwatch import catalog
 from taskwatch.clock import Clock
 from taskwatch.limiter import BucketStats
 from taskwatch.models import Phase, SourceKey, Task
 
 CALL_LABELS = ("account", "product", "action")
-STANDING_PRODUCTS = frozenset({"live"})
+STANDING_PRODUCTS = catalog.standing()
 """Products whose listed tasks are standing resources: all of them are counted, whatever phase."""
 
 GroupKey = tuple[str, str]

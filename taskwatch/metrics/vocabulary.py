@@ -21,10 +21,9 @@ logged once: the first fold of each scope, the first cut of each label and produ
 
 Not guaranteed: the budgets are per process and never reset, so which newcomers get a series of
 their own depends on the order they were first seen, and a restart may admit others. Two values
-that differ only after :data:`MAX_LABEL_LENGTH` characters share one series. :data:`KNOWN` is a
-copy of the adapters' vocabularies (the metrics may not import the adapters), kept equal to them
-by ``tests/test_vocabulary.py``; a value the products add later counts against the budget until it
-is added here.
+that differ only after :data:`MAX_LABEL_LENGTH` characters share one series. :data:`KNOWN` is
+read from :mod:`taskwatch.catalog`, the vocabulary the adapters use too; a value a product adds
+later counts against the budget until its catalog module learns it.
 """
 
 from __future__ import annotations
@@ -32,6 +31,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import structlog
+
+from taskwatch import catalog
 
 log = structlog.get_logger(__name__)
 
@@ -45,27 +46,8 @@ BUDGETS: Mapping[str, int] = {"type": 20, "status": 20, "code": 50, "reason": 50
 """Newcomers (values not in :data:`KNOWN`) each scope admits, per label."""
 
 KNOWN: Mapping[str, Mapping[str, frozenset[str]]] = {
-    "type": {
-        "mps": frozenset(
-            {
-                "WorkflowTask",
-                "EditMediaTask",
-                "LiveStreamProcessTask",
-                "ScheduleTask",
-                "LiveScheduleTask",
-                "ExtractBlindWatermarkTask",
-            }
-        ),
-        "dlc": frozenset({"SQLTask", "SparkSQLTask", "SparkBatchTask"}),
-        "live": frozenset({"PullLivePushLive", "PullVodPushLive", "PullPicPushLive"}),
-    },
-    "status": {
-        "mps": frozenset({"WAITING", "PROCESSING", "FINISH"}),
-        "dlc": frozenset(
-            {"queued", "init", "running", "writing", "succeeded", "failed", "cancelled"}
-        ),
-        "live": frozenset({"enable", "pause"}),
-    },
+    "type": {name: frozenset(spec.types) for name, spec in catalog.PRODUCTS.items()},
+    "status": {name: frozenset(spec.statuses) for name, spec in catalog.PRODUCTS.items()},
 }
 """Values each product documents, per label: they always pass, and use no budget."""
 

@@ -6,8 +6,8 @@ The filter language lives in ``syntax`` (parsing and checks), ``filters`` (seman
 ``patterns`` (regexes, run by RE2 in linear time); ``catalog`` holds the product facts policy
 needs and ``feasibility`` judges what a rule can match.
 
-This package reads tasks and settings only: it never calls an API, keeps no state and knows no
-clock (``now`` is passed in).
+This package reads tasks and settings only: it never calls an API and knows no clock (``now`` is
+passed in). Its one state is ``grace``: since when each task has matched each rule.
 """
 
 from __future__ import annotations

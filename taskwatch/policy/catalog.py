@@ -1,11 +1,10 @@
-"""What policies must know of each product: its status vocabulary, the phases a status can be
-in, and when the product's one action is possible at all.
+"""What policies must know of each product, as policies ask it: its status vocabulary, the phases
+a status can be in, and when the product's one action is possible at all.
 
-These facts belong to the product adapters (``taskwatch.products``), but policy sits in the same
-layer and may not import them, so they are repeated here; ``tests/policy/test_rules.py`` keeps
-them equal to their owners.
+Every fact comes from :mod:`taskwatch.catalog` (the one place products are described); this
+module only shapes it the way rules, syntax and the engine read it, by product name.
 
-When an action is possible (reference §5.3, §6.2, §7.2):
+When an action is possible (reference §5.3, §6.2, §7.2; ``ProductSpec.acts_on``):
 
 - MPS ``ManageTask Abort``: a ``LiveStreamProcessTask`` while WAITING or PROCESSING, every other
   type only while WAITING. A FINISH task has nothing left to abort.
@@ -15,66 +14,40 @@ When an action is possible (reference §5.3, §6.2, §7.2):
   deleted, even past its EndTime).
 
 Not guaranteed: a status the product adds later is not known here, and a task in it is never
-acted on (:func:`actionable` is false) until this table learns it.
+acted on (:func:`actionable` is false) until the catalog learns it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from taskwatch import catalog
+from taskwatch.catalog.mps import LIVE_STREAM as LIVE_STREAM
 from taskwatch.models import Phase, Task
 
-LIVE_STREAM = "LiveStreamProcessTask"
-"""The one MPS type that can be aborted while PROCESSING (the detail's spelling)."""
-TYPE_SPELLINGS: Mapping[str, Mapping[str, str]] = {"mps": {"LiveProcessTask": LIVE_STREAM}}
+TYPE_SPELLINGS: Mapping[str, Mapping[str, str]] = {
+    name: spec.type_spellings for name, spec in catalog.PRODUCTS.items() if spec.type_spellings
+}
 """Other spellings of a type → the spelling ``Task.type`` holds (MPS lists say
 ``LiveProcessTask``, its details ``LiveStreamProcessTask``)."""
-TITLES: Mapping[str, str] = {"mps": "MPS", "dlc": "DLC", "live": "Live"}
-CALLS: Mapping[str, str] = {
-    "mps": "ManageTask OperationType=Abort",
-    "dlc": "CancelTask",
-    "live": "DeleteLivePullStreamTask",
-}
+TITLES: Mapping[str, str] = {name: spec.title for name, spec in catalog.PRODUCTS.items()}
+CALLS: Mapping[str, str] = {name: spec.call_title for name, spec in catalog.PRODUCTS.items()}
 STATUSES: Mapping[str, tuple[str, ...]] = {
-    "mps": ("WAITING", "PROCESSING", "FINISH"),
-    "dlc": ("queued", "init", "running", "writing", "succeeded", "failed", "cancelled"),
-    "live": ("enable", "pause"),
+    name: spec.statuses for name, spec in catalog.PRODUCTS.items()
 }
 """Each product's own status values, as ``Task.status`` holds them."""
-ENDED: Mapping[str, tuple[str, ...]] = {
-    "mps": ("FINISH",),
-    "dlc": ("succeeded", "failed", "cancelled"),
-    "live": (),
-}
+ENDED: Mapping[str, tuple[str, ...]] = {name: spec.ended for name, spec in catalog.PRODUCTS.items()}
 """Statuses in which the product's action has nothing left to do."""
-
-_ALL = frozenset(Phase)
 PHASES: Mapping[str, Mapping[str, frozenset[Phase]]] = {
-    "mps": {
-        "WAITING": frozenset({Phase.PENDING}),
-        "PROCESSING": frozenset({Phase.RUNNING}),
-        "FINISH": frozenset({Phase.DONE}),
-    },
-    "dlc": {
-        "queued": frozenset({Phase.PENDING}),
-        "init": frozenset({Phase.PENDING}),
-        "running": frozenset({Phase.RUNNING}),
-        "writing": frozenset({Phase.RUNNING}),
-        "succeeded": frozenset({Phase.DONE}),
-        "failed": frozenset({Phase.DONE}),
-        "cancelled": frozenset({Phase.DONE}),
-    },
-    # A Live task's phase comes from its time window, not its status alone.
-    "live": {"enable": _ALL, "pause": frozenset({Phase.PENDING, Phase.DONE})},
+    name: spec.phases for name, spec in catalog.PRODUCTS.items()
 }
 """The phases a task of each status can be in."""
 
 
 def possible(product: str, status: str, task_type: str) -> bool:
     """Whether the product's action can succeed on a task of this status and type."""
-    if status not in STATUSES.get(product, ()) or status in ENDED.get(product, ()):
-        return False
-    return product != "mps" or status == "WAITING" or task_type == LIVE_STREAM
+    spec = catalog.PRODUCTS.get(product)
+    return spec is not None and spec.possible(status, task_type)
 
 
 def actionable(task: Task) -> bool:
@@ -91,4 +64,8 @@ def why_not(task: Task) -> str:
         return f"{title} task has ended (status {task.status})"
     if task.status not in STATUSES.get(task.product, ()):
         return f"status {task.status!r} is not a known {title} status"
-    return f"MPS aborts a PROCESSING task only if it is a {LIVE_STREAM} (this is a {task.type})"
+    spec = catalog.get(task.product)
+    types = " or ".join(sorted(spec.acts_on[task.status] or ()))
+    return (
+        f"{title} {spec.verb}s a {task.status} task only if it is a {types} (this is a {task.type})"
+    )

@@ -1,14 +1,17 @@
 """Policy evaluation: which rules want to act on a task, as pure data.
 
-:func:`evaluate` is called for every observed task each cycle, and :func:`matches` again by the
-executor's fence on a freshly described task, so both are pure, cheap and never raise. A rule
-matches a task when the task is of the rule's product, the product's action can still succeed
-on it (:func:`~taskwatch.policy.catalog.actionable`: an MPS task that is not a
+:func:`evaluate` is called for every active task of a source each cycle, and again by the
+executor's fence on a freshly described task, so it and :func:`matches` are pure, cheap and never
+raise. A rule matches a task when the task is of the rule's product, the product's action can
+still succeed on it (:func:`~taskwatch.policy.catalog.actionable`: an MPS task that is not a
 LiveStreamProcessTask only while WAITING, a DLC task until it has ended, a Live task always), its
 filters hold and its exclude does not ("exclude wins").
 
-Not decided here: grace (a :class:`~taskwatch.models.Decision` carries the rule's ``grace``; the
-executor remembers when a task first matched), caps, the kill switch and dry-run.
+The executor acts only on what :func:`evaluate` decides: it hands each cycle's decisions to
+:class:`~taskwatch.policy.grace.GraceMemory` (a :class:`~taskwatch.models.Decision` carries the
+rule's ``grace``; the memory knows since when the task has matched) and acts on those that are
+due; its fence re-evaluates the rule here on a freshly described task. Not decided here: caps, the
+kill switch and dry-run (the executor's).
 
 :func:`explain` tells why a rule does or does not match, test by test, for logs and the status
 page. It shows the values of virtual keys (status, type, age, ...) only: API fields can carry

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from taskwatch import catalog
 from taskwatch.models import Phase
 from taskwatch.policy.catalog import LIVE_STREAM, PHASES, STATUSES
 from taskwatch.policy.filters import MISSING, AllOf, AnyOf, Compare, Filter, Not
@@ -39,8 +40,11 @@ class Kind:
 
 
 def kinds(product: str) -> list[Kind]:
-    """Every kind of task of ``product``."""
-    lives: tuple[bool | None, ...] = (True, False) if product == "mps" else (None,)
+    """Every kind of task of ``product``: split by type where the catalog says the action's
+    precondition singles a type out (``ProductSpec.restricted_types``: MPS's live stream)."""
+    spec = catalog.PRODUCTS.get(product)
+    splits = spec is not None and bool(spec.restricted_types())
+    lives: tuple[bool | None, ...] = (True, False) if splits else (None,)
     return [Kind(status, live) for status in STATUSES.get(product, ()) for live in lives]
 
 

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+from taskwatch.catalog import ProductSpec
 from taskwatch.clock import Clock
 from taskwatch.errors import TaskwatchError
 from taskwatch.logs import bounded
@@ -117,23 +118,22 @@ GLOBAL = "global"
 class AdapterBase:
     """What every adapter shares: its bounds, its source key and the counted call.
 
-    A product names itself in the class statement, e.g.
-    ``class DlcAdapter(AdapterBase, product="dlc", window=WINDOW, max_page_size=100)``; a product
-    whose task ids are global (MPS) passes ``regional=False`` and is keyed to the region
-    ``global`` unless it is given one.
+    A product names its catalog entry in the class statement, e.g.
+    ``class DlcAdapter(AdapterBase, spec=SPEC)`` (:mod:`taskwatch.catalog`), which gives its name,
+    list window and largest page; a product whose task ids are global (MPS, not
+    ``spec.regional``) is keyed to the region ``global`` unless it is given one.
     """
 
+    spec: ClassVar[ProductSpec]
     product: ClassVar[str]
     max_page_size: ClassVar[int]
     regional: ClassVar[bool]
     _window: ClassVar[float]
 
-    def __init_subclass__(
-        cls, *, product: str, window: float, max_page_size: int, regional: bool = True
-    ) -> None:
+    def __init_subclass__(cls, *, spec: ProductSpec) -> None:
         super().__init_subclass__()
-        cls.product, cls._window, cls.max_page_size = product, window, max_page_size
-        cls.regional = regional
+        cls.spec, cls.product, cls._window = spec, spec.name, spec.window
+        cls.max_page_size, cls.regional = spec.max_page_size, spec.regional
 
     def __init__(
         self,

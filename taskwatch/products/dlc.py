@@ -46,6 +46,7 @@ import binascii
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from taskwatch.catalog.dlc import SPEC, STATE_NAMES
 from taskwatch.models import Phase, Result, SourceKey, Task
 from taskwatch.products.base import AdapterBase, CallCounter, ScanResult
 from taskwatch.products.fanout import bounded_map
@@ -54,32 +55,17 @@ from taskwatch.products.shape import count, record_id, records, state, text
 from taskwatch.products.timefmt import parse_epoch_ms
 from taskwatch.tencent.errors import CallSite
 
-PRODUCT = "dlc"
-WINDOW = 45 * 86400.0
+PRODUCT = SPEC.name
+WINDOW = SPEC.window
 """DescribeTasks lists tasks created in the last 45 days (its default StartTime)."""
-MAX_PAGE_SIZE = 100
+MAX_PAGE_SIZE = SPEC.max_page_size
 MAX_IDS_PER_CALL = 50
 """The ``task-id`` filter takes at most 50 values."""
-STATE_NAMES = {
-    0: "init",
-    1: "running",
-    2: "succeeded",
-    3: "writing",
-    4: "queued",
-    -1: "failed",
-    -3: "cancelled",
-}
-ACTIVE_STATES = ("0", "1", "3", "4")
-FINISHED_STATES = ("2", "-1", "-3")
-PHASES = {
-    "init": Phase.PENDING,
-    "queued": Phase.PENDING,
-    "running": Phase.RUNNING,
-    "writing": Phase.RUNNING,
-    "succeeded": Phase.DONE,
-    "failed": Phase.DONE,
-    "cancelled": Phase.DONE,
-}
+ACTIVE_STATES = tuple(str(c) for c, name in STATE_NAMES.items() if name not in SPEC.ended)
+"""The ``task-state`` filter of the active listing: ``("0", "1", "3", "4")``."""
+FINISHED_STATES = tuple(str(c) for c, name in STATE_NAMES.items() if name in SPEC.ended)
+"""The ``task-state`` filter of a sweep: ``("2", "-1", "-3")``."""
+PHASES = SPEC.fixed_phases()
 RESULTS = {"succeeded": Result.SUCCESS, "failed": Result.FAILED, "cancelled": Result.CANCELLED}
 ORDER = {"SortBy": "create-time", "Sorting": "desc"}
 """Newest first: a task created mid-scan repeats a row (harmless) rather than hiding one."""
@@ -155,7 +141,7 @@ def with_detail(task: Task) -> Task:
 # --- the adapter ----------------------------------------------------------------------------
 
 
-class DlcAdapter(AdapterBase, product=PRODUCT, window=WINDOW, max_page_size=MAX_PAGE_SIZE):
+class DlcAdapter(AdapterBase, spec=SPEC):
     """DLC tasks of one account in one region."""
 
     async def scan(self, *, sweep: bool, calls: CallCounter) -> ScanResult:
@@ -206,7 +192,7 @@ class DlcAdapter(AdapterBase, product=PRODUCT, window=WINDOW, max_page_size=MAX_
         found = await self._lookup([t.id for t in tasks], calls)
         return [found[t.id] for t in tasks if t.id in found]
 
-    ACTION = "CancelTask"
+    ACTION = SPEC.call
 
     def action_params(self, task_id: str, *, operator: str) -> dict[str, Any]:
         """The parameters of the destructive call (CancelTask), as journalled."""

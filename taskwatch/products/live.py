@@ -40,6 +40,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from taskwatch.catalog.live import SPEC
 from taskwatch.models import Phase, Result, SourceKey, Task
 from taskwatch.products.base import AdapterBase, CallCounter, ScanResult
 from taskwatch.products.fanout import bounded_map
@@ -48,14 +49,14 @@ from taskwatch.products.shape import count, mapping, record_id, records, text
 from taskwatch.products.timefmt import parse_iso
 from taskwatch.tencent.errors import CallSite, TaskNotFoundError
 
-PRODUCT = "live"
+PRODUCT = SPEC.name
 DAY = 86400.0
-WINDOW = 14 * DAY
+WINDOW = SPEC.window
 """Seconds after creation a done task is still reported (see the module docstring)."""
 REPORT_MARGIN = DAY
 """Done tasks are reported until ``WINDOW - REPORT_MARGIN`` after creation, so they are never
 reported after the tracker has forgotten them."""
-MAX_PAGE_SIZE = 20
+MAX_PAGE_SIZE = SPEC.max_page_size
 
 
 # --- normalising (pure) ---------------------------------------------------------------------
@@ -113,7 +114,7 @@ def still_reported(task: Task, now: float) -> bool:
 # --- the adapter ----------------------------------------------------------------------------
 
 
-class LiveAdapter(AdapterBase, product=PRODUCT, window=WINDOW, max_page_size=MAX_PAGE_SIZE):
+class LiveAdapter(AdapterBase, spec=SPEC):
     """Live pull-stream tasks of one account in one region."""
 
     def _site(self, action: str) -> CallSite:
@@ -179,7 +180,7 @@ class LiveAdapter(AdapterBase, product=PRODUCT, window=WINDOW, max_page_size=MAX
         found = await bounded_map(one, tasks, limit=self.detail_concurrency)
         return [t for t in found if t is not None]
 
-    ACTION = "DeleteLivePullStreamTask"
+    ACTION = SPEC.call
 
     def action_params(self, task_id: str, *, operator: str) -> dict[str, Any]:
         """The parameters of DeleteLivePullStreamTask, as journalled."""

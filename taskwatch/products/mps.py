@@ -39,6 +39,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from taskwatch.catalog.mps import SPEC
 from taskwatch.models import Phase, Result, SourceKey, Task
 from taskwatch.products.base import AdapterBase, CallCounter, ScanResult
 from taskwatch.products.fanout import bounded_map
@@ -48,24 +49,21 @@ from taskwatch.products.shape import token as _token
 from taskwatch.products.timefmt import MPS_UNSET, parse_iso
 from taskwatch.tencent.errors import CallSite, TaskNotFoundError
 
-PRODUCT = "mps"
-WINDOW = 7 * 86400.0
+PRODUCT = SPEC.name
+WINDOW = SPEC.window
 """DescribeTasks lists tasks created in the last 7 days (168 h)."""
-MAX_PAGE_SIZE = 100
-ACTIVE_STATUSES = ("WAITING", "PROCESSING")
-"""Listing order: a task moving forward mid-scan is caught by the later listing."""
-FINISHED = "FINISH"
-PHASES = {"WAITING": Phase.PENDING, "PROCESSING": Phase.RUNNING, "FINISH": Phase.DONE}
-LIST_TYPE_SPELLINGS = {"LiveProcessTask": "LiveStreamProcessTask"}
+MAX_PAGE_SIZE = SPEC.max_page_size
+PHASES = SPEC.fixed_phases()
+"""WAITING → pending, PROCESSING → running, FINISH → done."""
+ACTIVE_STATUSES = tuple(s for s, p in PHASES.items() if p is not Phase.DONE)
+"""Listing order (WAITING, PROCESSING): a task moving forward mid-scan is caught by the later
+listing."""
+(FINISHED,) = SPEC.ended
+LIST_TYPE_SPELLINGS = SPEC.type_spellings
 """List spelling → the detail's (canonical) spelling."""
-SUB_OBJECTS = (
-    "WorkflowTask",
-    "EditMediaTask",
-    "LiveStreamProcessTask",
-    "ScheduleTask",
-    "LiveScheduleTask",
-    "ExtractBlindWatermarkTask",
-)
+SUB_OBJECTS = SPEC.types
+"""The detail's per-type sub-objects, in the order they are looked for: the detail names each
+after its type (``WorkflowTask``, ``LiveStreamProcessTask``, ...)."""
 RESULT_SETS = ("MediaProcessResultSet", "ActivityResultSet", "LiveActivityResultSet")
 
 
@@ -207,9 +205,7 @@ def _nonzero(code: object) -> bool:
 # --- the adapter ----------------------------------------------------------------------------
 
 
-class MpsAdapter(
-    AdapterBase, product=PRODUCT, window=WINDOW, max_page_size=MAX_PAGE_SIZE, regional=False
-):
+class MpsAdapter(AdapterBase, spec=SPEC):
     """MPS tasks of one account (all regions: MPS task ids are global)."""
 
     async def scan(self, *, sweep: bool, calls: CallCounter) -> ScanResult:
@@ -265,7 +261,7 @@ class MpsAdapter(
         found = await bounded_map(one, tasks, limit=self.detail_concurrency)
         return [t for t in found if t is not None]
 
-    ACTION = "ManageTask"
+    ACTION = SPEC.call
 
     def action_params(self, task_id: str, *, operator: str) -> dict[str, Any]:
         """The parameters of ManageTask (OperationType Abort), as journalled."""

@@ -6,7 +6,9 @@ four modules, each importable on its own but used through the names re-exported 
 - :mod:`~taskwatch.settings.values`: the value types and field validators (names, regions,
   endpoints, durations, secrets), whose reasons never quote a secret;
 - :mod:`~taskwatch.settings.model`: the frozen pydantic models, one per section of the file, with
-  :class:`Settings` at the top;
+  :class:`Settings` at the top (accounts in :mod:`~taskwatch.settings.accounts`, policies, actions
+  and notifications in :mod:`~taskwatch.settings.policies`, their base in
+  :mod:`~taskwatch.settings.base`);
 - :mod:`~taskwatch.settings.reading`: reading the file within budgets (at most 1 MiB, bounded
   values) and the line of every key;
 - :mod:`~taskwatch.settings.loading`: ``${VAR}`` expansion, the length of every string and key,
@@ -19,31 +21,33 @@ The package sits in the bottom layer (``.importlinter``): it imports nothing of 
 
 from __future__ import annotations
 
+from taskwatch.settings.accounts import Account
+from taskwatch.settings.accounts import CredentialSpec as CredentialSpec
+from taskwatch.settings.accounts import DirectorySource as DirectorySource
+from taskwatch.settings.accounts import EnvSource as EnvSource
+from taskwatch.settings.accounts import ProfileSource as ProfileSource
+from taskwatch.settings.accounts import StaticSource as StaticSource
 from taskwatch.settings.loading import json_schema, load_settings, parse_settings
 from taskwatch.settings.model import (
-    Account,
-    ActionSettings,
     Api,
     Http,
     Leader,
     Logging,
-    MaxActions,
-    NotificationSettings,
-    PolicySettings,
     Products,
     ProductSettings,
     Settings,
     State,
 )
-from taskwatch.settings.model import CredentialSpec as CredentialSpec
-from taskwatch.settings.model import DirectorySource as DirectorySource
 from taskwatch.settings.model import DlcSettings as DlcSettings
-from taskwatch.settings.model import EnvSource as EnvSource
 from taskwatch.settings.model import LiveSettings as LiveSettings
 from taskwatch.settings.model import MpsSettings as MpsSettings
-from taskwatch.settings.model import ProfileSource as ProfileSource
-from taskwatch.settings.model import StaticSource as StaticSource
 from taskwatch.settings.model import client_suffix_of as client_suffix_of
+from taskwatch.settings.policies import (
+    ActionSettings,
+    MaxActions,
+    NotificationSettings,
+    PolicySettings,
+)
 from taskwatch.settings.values import ACTION_NAMES as ACTION_NAMES
 from taskwatch.settings.values import PRODUCT_NAMES as PRODUCT_NAMES
 from taskwatch.settings.values import ActionName as ActionName

@@ -8,9 +8,10 @@ generic.
 Which actions exist is *injected*: pass ``actions={"mps": {...}, ...}`` to validate ``api.limits``
 keys fully; without it only their ``product.Action`` shape is checked.
 
-**Policies** are checked for shape here (names, product, action, caps, a non-empty filter list);
-their filter trees stay raw data, compiled and checked against each product's API by
-``taskwatch.policy.rules.compile_rules``, which callers run right after loading.
+The sections live in three modules: :mod:`~taskwatch.settings.accounts` (accounts and their
+credential sources), :mod:`~taskwatch.settings.policies` (policies, actions, notifications) and
+this one (products, api, http, state, logging, leader, and :class:`Settings` on top, which checks
+what spans sections). :class:`~taskwatch.settings.base.Section` is the base of every model.
 """
 
 from __future__ import annotations
@@ -20,19 +21,20 @@ import re
 import socket
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
-    SecretStr,
     model_validator,
 )
 
+from taskwatch import catalog
 from taskwatch.durations import format_duration
+from taskwatch.settings.accounts import Account
+from taskwatch.settings.base import Section
+from taskwatch.settings.policies import ActionSettings, NotificationSettings, PolicySettings
 from taskwatch.settings.values import (
     _AS_TEXT,
     _FLOAT,
@@ -40,154 +42,22 @@ from taskwatch.settings.values import (
     _SECOND,
     _SECOND_SCHEMA,
     PRODUCT_NAMES,
-    ActionName,
-    Delay,
     Duration,
     Interval,
-    Name,
-    OutcomeName,
-    PolicyName,
     ProductName,
-    Region,
-    _client_suffix,
-    _domain,
-    _endpoint,
     _identity,
     _Invalid,
     _lease_name,
     _limit_key,
-    _listed_once,
     _listen,
     _namespace,
-    _notification_name,
-    _optional_secret,
     _path,
-    _secret,
-    _some_filters,
     _split_listen,
-    _webhook,
     _whole_seconds,
 )
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", allow_inf_nan=False, use_attribute_docstrings=True
-    )
-
-
-class EnvSource(_Model):
-    """``TENCENTCLOUD_SECRET_ID``, ``TENCENTCLOUD_SECRET_KEY`` and an optional session token."""
-
-    source: Literal["env"] = Field(alias="from")
-
-    def to_spec(self) -> dict[str, str]:
-        """The block ``taskwatch.tencent.credentials.from_config`` takes."""
-        return {"from": "env"}
-
-
-class ProfileSource(_Model):
-    """The SDK's INI file (``~/.tencentcloud/credentials``, then ``/etc/tencentcloud/...``)."""
-
-    source: Literal["profile"] = Field(alias="from")
-    path: Annotated[str, AfterValidator(_secret)] | None = None
-    """The INI file; default: the SDK's search path."""
-    profile: Annotated[str, AfterValidator(_secret)] = "default"
-    """The section to read."""
-
-    def to_spec(self) -> dict[str, str]:
-        """The block ``taskwatch.tencent.credentials.from_config`` takes."""
-        spec = {"from": "profile", "profile": self.profile}
-        if self.path is not None:
-            spec["path"] = self.path
-        return spec
-
-
-class DirectorySource(_Model):
-    """One file per value (``secret_id``, ``secret_key``, ``token``): systemd, Kubernetes."""
-
-    source: Literal["directory"] = Field(alias="from")
-    path: Annotated[str, AfterValidator(_secret)] | None = None
-    """The directory; default: ``$CREDENTIALS_DIRECTORY``."""
-
-    def to_spec(self) -> dict[str, str]:
-        """The block ``taskwatch.tencent.credentials.from_config`` takes."""
-        spec = {"from": "directory"}
-        if self.path is not None:
-            spec["path"] = self.path
-        return spec
-
-
-class StaticSource(_Model):
-    """Keys written in the file: for tests and the emulator demo only."""
-
-    source: Literal["static"] = Field(alias="from")
-    secret_id: Annotated[str, AfterValidator(_secret)]
-    secret_key: Annotated[SecretStr, BeforeValidator(_secret)]
-    token: Annotated[SecretStr | None, BeforeValidator(_optional_secret)] = None
-
-    def to_spec(self) -> dict[str, str]:
-        """The block ``taskwatch.tencent.credentials.from_config`` takes (with the secrets)."""
-        spec = {
-            "from": "static",
-            "secret_id": self.secret_id,
-            "secret_key": self.secret_key.get_secret_value(),
-        }
-        if self.token is not None:
-            spec["token"] = self.token.get_secret_value()
-        return spec
-
-
-def _shorthand(value: object) -> object:
-    return {"from": value} if isinstance(value, str) else value  # `credentials: env`
-
-
-CredentialSpec = Annotated[
-    EnvSource | ProfileSource | DirectorySource | StaticSource,
-    Field(discriminator="source"),
-    BeforeValidator(_shorthand),
-]
-
-
-class Account(_Model):
-    """One Tencent Cloud account (UIN) and where to watch it."""
-
-    name: Name
-    """Label of every metric and log line for this account: ``[a-z0-9][a-z0-9_-]*``, ≤ 63."""
-    credentials: CredentialSpec
-    """Where the keys come from: ``{from: env}``, ``{from: profile, path, profile}``,
-    ``{from: directory, path}`` or ``{from: static, secret_id, secret_key, token}``."""
-    endpoint: Annotated[str | None, AfterValidator(_endpoint)] = None
-    """Send every call here instead (the emulator, a proxy): ``http(s)://host[:port]``."""
-    root_domain: Annotated[str, AfterValidator(_domain)] = "tencentcloudapi.com"
-    """``intl.tencentcloudapi.com`` for the international site."""
-    regional: bool = False
-    """Use ``<product>.<region>.<root_domain>`` hosts (required in the financial regions)."""
-    regions: Annotated[tuple[Region, ...], Field(min_length=1)] = ("ap-guangzhou",)
-    """Regions to watch; one loop per product and region."""
-    products: Annotated[tuple[ProductName, ...], Field(min_length=1)] | None = None
-    """Products to watch in this account; default: every enabled product."""
-    budget: Annotated[float, Field(gt=0, le=1), _FLOAT] | None = None
-    """This account's share of each documented rate limit; default: ``api.budget``."""
-    client_suffix: Annotated[str | None, AfterValidator(_client_suffix)] = None
-    """Appended to ``X-TC-RequestClient`` (e.g. a replica id) to tell replicas apart."""
-
-    @model_validator(mode="after")
-    def _coherent(self) -> Account:
-        if self.endpoint is not None:
-            if self.regional:
-                raise _Invalid("has no effect when endpoint is set", "regional")
-            if "root_domain" in self.model_fields_set:
-                raise _Invalid("has no effect when endpoint is set", "root_domain")
-        for field in ("regions", "products"):
-            values = getattr(self, field) or ()
-            for i, value in enumerate(values):
-                if value in values[:i]:
-                    raise _Invalid(f"{value!r} is listed twice", field, i)
-        return self
-
-
-class ProductSettings(_Model):
+class ProductSettings(Section):
     """How one product is polled."""
 
     enabled: bool = True
@@ -222,7 +92,7 @@ class LiveSettings(ProductSettings):
     """Tasks per list call (the API allows at most 20)."""
 
 
-class Products(_Model):
+class Products(Section):
     """The products taskwatch knows; each enabled unless ``enabled: false``."""
 
     mps: MpsSettings = MpsSettings()
@@ -245,7 +115,7 @@ def _body_limit(value: int) -> int:
     return value
 
 
-class Api(_Model):
+class Api(Section):
     """How taskwatch calls the Tencent Cloud API."""
 
     budget: Annotated[float, Field(gt=0, le=1), _FLOAT] = 0.5
@@ -288,7 +158,7 @@ class Api(_Model):
         }
 
 
-class Http(_Model):
+class Http(Section):
     """The metrics and status server."""
 
     listen: Annotated[str, AfterValidator(_listen)] = "127.0.0.1:9464"
@@ -308,14 +178,14 @@ class Http(_Model):
         return _split_listen(self.listen)[1]
 
 
-class State(_Model):
+class State(Section):
     """Local state."""
 
     path: Annotated[Path, BeforeValidator(_path)] = Path("/var/lib/taskwatch/state.db")
     """The SQLite database (action journal, audit); ``~`` is expanded."""
 
 
-class Logging(_Model):
+class Logging(Section):
     """Log output."""
 
     level: Literal["debug", "info", "warning", "error"] = "info"
@@ -323,7 +193,7 @@ class Logging(_Model):
     """``auto``: console on a terminal, JSON lines otherwise."""
 
 
-class Leader(_Model):
+class Leader(Section):
     """Leader election over a Kubernetes Lease (``coordination.k8s.io/v1``), so that of several
     replicas exactly one scans and acts. Disabled: this process always leads (one replica)."""
 
@@ -386,105 +256,7 @@ def client_suffix_of(identity: str) -> str:
     return cleaned or "_"
 
 
-# --- policies, actions, notifications -----------------------------------------------------------
-
-
-class MaxActions(_Model):
-    """Blast-radius caps of one policy. They hold in dry-run too (a ``would`` counts), and
-    ``actions.max_per_cycle`` applies on top of them."""
-
-    per_cycle: Annotated[int, Field(ge=1), _INT] | None = None
-    """Actions in one cycle of one source (account, product, region); default: no cap."""
-    per_hour: Annotated[int, Field(ge=1), _INT] | None = None
-    """Actions in any sliding hour, across every source; default: no cap."""
-    percent: Annotated[float, Field(gt=0, le=100), _FLOAT] | None = None
-    """At most this share, in percent, of the active tasks of a source in one cycle; default:
-    no cap."""
-
-
-class PolicySettings(_Model):
-    """One policy as written. Its filters stay raw data here: ``taskwatch.policy.rules``
-    compiles them and checks them against the product's API (this module sits below it)."""
-
-    name: PolicyName
-    """Label of the ``policy`` metric label and of journal entries: ``[a-z0-9][a-z0-9_.-]*``,
-    at most 63 characters; unique."""
-    product: ProductName
-    """The product whose tasks the policy watches: mps, dlc or live."""
-    action: ActionName
-    """What to do to a matching task: ``abort`` (mps), ``cancel`` (dlc) or ``delete`` (live)."""
-    filters: Annotated[tuple[Any, ...], AfterValidator(_some_filters)]
-    """What a task must match (all of them). At least one: no policy matches everything."""
-    exclude: Annotated[tuple[Any, ...], Field(min_length=1)] | None = None
-    """Filters of tasks never to act on: a task matching any of them is left alone."""
-    enforce: bool = False
-    """Act for real; default: dry-run (decisions are journaled as ``would``)."""
-    grace: Delay = 0.0
-    """How long a task must keep matching before it is acted on; default: at once."""
-    max_actions: MaxActions = MaxActions()
-    """This policy's blast-radius caps."""
-    operator: Annotated[str, Field(min_length=1, max_length=64)] = "taskwatch"
-    """The ``Operator`` of Live's DeleteLivePullStreamTask (live policies only)."""
-
-    @model_validator(mode="after")
-    def _coherent(self) -> PolicySettings:
-        if "operator" in self.model_fields_set and self.product != "live":
-            raise _Invalid(
-                "only live policies take an operator (DeleteLivePullStreamTask's Operator)",
-                "operator",
-            )
-        return self
-
-
-class ActionSettings(_Model):
-    """What every policy shares: the kill switch, the global cap, the journal."""
-
-    paused: bool = False
-    """The kill switch: while true no action is taken, enforced or not (each decision is
-    journaled as ``skipped_cap``)."""
-    max_per_cycle: Annotated[int, Field(ge=1), _INT] = 20
-    """Actions (``would`` included) across every policy in one cycle of one source (account,
-    product, region)."""
-    journal_retention: Duration = 30 * 86400.0
-    """How long action journal entries are kept."""
-    attempts: Annotated[int, Field(ge=1, le=5), _INT] = 3
-    """Calls per task in one cycle at most, the first included: an action that failed
-    transiently (throttled, ``InternalError``) or whose outcome is unknown (timeout, reset,
-    HTTP 5xx) is tried again later in the same cycle, each time after re-describing the task."""
-    retry_after: Duration = 5.0
-    """Wait before trying again after an unknown outcome, so that a call still in flight has
-    landed before the task is re-described. Calls refused outright wait 0.5 s, then 1 s."""
-
-
-class NotificationSettings(_Model):
-    """A webhook told about actions, in batches."""
-
-    name: Annotated[str, AfterValidator(_notification_name)]
-    """Label of logs and metrics for this webhook; unique."""
-    url: Annotated[SecretStr, BeforeValidator(_webhook)]
-    """``http(s)://...``; a credential: masked in logs and dumps, never quoted in errors."""
-    format: Literal["generic", "wecom", "slack"] = "generic"
-    """``generic`` (a JSON list of records), ``wecom`` (WeCom group bot markdown) or ``slack``
-    (an incoming webhook's text)."""
-    batch_size: Annotated[int, Field(ge=1, le=1000), _INT] = 20
-    """Records per message at most."""
-    flush_interval: Duration = 10.0
-    """A batch that is not full is sent this long after its first record."""
-    timeout: Duration = 5.0
-    """Bound on one delivery attempt."""
-    attempts: Annotated[int, Field(ge=1, le=10), _INT] = 3
-    """Delivery attempts per batch, the first included."""
-    results: Annotated[tuple[OutcomeName, ...], Field(min_length=1)] = ("done", "failed", "unknown")
-    """The outcomes to notify about: done, would, already_done, skipped_cap, fenced, failed,
-    unknown."""
-
-    @model_validator(mode="after")
-    def _coherent(self) -> NotificationSettings:
-        _listed_once("results", self.results)
-        return self
-
-
-class Settings(_Model):
+class Settings(Section):
     """The whole configuration file."""
 
     accounts: Annotated[tuple[Account, ...], Field(min_length=1)]
@@ -543,9 +315,19 @@ class Settings(_Model):
         """The share of each rate limit ``account`` may use."""
         return self.api.budget if account.budget is None else account.budget
 
-    def loops(self) -> Iterator[tuple[Account, ProductName, str]]:
-        """Every ``(account, product, region)`` to run one polling loop for, in file order."""
+    def loops(self) -> Iterator[tuple[Account, ProductName, str | None]]:
+        """Every ``(account, product, region)`` to run one polling loop for: accounts in file
+        order; in each, first every product whose task ids are global (MPS: one source per
+        account, region ``None``), then each region's regional products, in catalog order.
+        This is the one place that says which sources an account has (the runtime builds one
+        watcher per item)."""
+        regional = catalog.regional()
         for account in self.accounts:
-            for product in self.products_for(account):
-                for region in account.regions:
-                    yield account, product, region
+            products = self.products_for(account)
+            for product in products:
+                if product not in regional:
+                    yield account, product, None
+            for region in account.regions:
+                for product in products:
+                    if product in regional:
+                        yield account, product, region

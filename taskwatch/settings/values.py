@@ -5,10 +5,10 @@ Every check of a single value lives here (names, regions, endpoints, durations, 
 keys and their defaults. A check raises ``ValueError`` with a reason written here, never
 pydantic's (which embeds the input): no reason ever quotes a value given for a secret.
 
-This package sits in the bottom layer, below ``taskwatch.tencent`` and ``taskwatch.limiter``, so
-it repeats the few facts it checks (product names, the endpoint rules of ``EndpointPolicy``, the
-``X-TC-RequestClient`` suffix alphabet); ``tests/test_settings.py`` keeps them in step with their
-owners.
+Product and action names come from :mod:`taskwatch.catalog` (below this layer). This package
+sits below ``taskwatch.tencent`` and ``taskwatch.limiter``, so it repeats the few wire facts it
+checks (the endpoint rules of ``EndpointPolicy``, the ``X-TC-RequestClient`` suffix alphabet);
+``tests/test_settings.py`` keeps them in step with their owners.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -30,11 +30,17 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from taskwatch import catalog
 from taskwatch.durations import format_duration, parse_duration
 
-ProductName: TypeAlias = Literal["mps", "dlc", "live"]
-PRODUCT_NAMES: tuple[ProductName, ...] = ("mps", "dlc", "live")
-"""Kept equal to ``taskwatch.tencent.catalog.PRODUCTS`` by a test."""
+if TYPE_CHECKING:
+    ProductName: TypeAlias = str
+    ActionName: TypeAlias = str
+else:  # pydantic validates (and documents in the JSON Schema) the catalog's names as a Literal
+    ProductName = Literal[catalog.NAMES]
+    ActionName = Literal[tuple(dict.fromkeys(catalog.verbs().values()))]
+PRODUCT_NAMES: tuple[ProductName, ...] = catalog.NAMES
+"""Every product of :mod:`taskwatch.catalog`, in its order."""
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _POLICY_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
@@ -296,9 +302,8 @@ def _whole_seconds(value: float) -> float:
 
 # --- policies, actions, notifications ------------------------------------------------------------
 
-ActionName: TypeAlias = Literal["abort", "cancel", "delete"]
-ACTION_NAMES: tuple[ActionName, ...] = ("abort", "cancel", "delete")
-"""Kept equal to the values of ``taskwatch.models.ACTIONS_BY_PRODUCT`` by a test."""
+ACTION_NAMES: tuple[ActionName, ...] = tuple(dict.fromkeys(catalog.verbs().values()))
+"""Each product's one destructive action as a policy names it, from :mod:`taskwatch.catalog`."""
 OutcomeName: TypeAlias = Literal[
     "done", "would", "already_done", "skipped_cap", "fenced", "failed", "unknown"
 ]

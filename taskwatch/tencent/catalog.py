@@ -1,13 +1,16 @@
 """The products and actions taskwatch speaks, as data.
 
 One table answers: which API version a product has, whether it needs ``X-TC-Region``, and which
-actions change the world (and so are never retried blindly). The documented rate limits live in
-:mod:`taskwatch.limiter`, which is the only thing that uses them.
+actions change the world (and so are never retried blindly). It is read from
+:mod:`taskwatch.catalog`, where each product is described once (with its documented rate limits,
+which :mod:`taskwatch.limiter` takes from there).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from taskwatch import catalog
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,34 +26,16 @@ class Product:
 
 
 PRODUCTS: dict[str, Product] = {
-    "mps": Product(
-        name="mps",
-        version="2019-06-12",
-        region_required=False,
-        actions=frozenset({"DescribeTasks", "DescribeTaskDetail", "ManageTask"}),
-        destructive=frozenset({"ManageTask"}),
-    ),
-    "dlc": Product(
-        name="dlc",
-        version="2021-01-25",
-        region_required=True,
-        actions=frozenset({"DescribeTasks", "CancelTask"}),
-        destructive=frozenset({"CancelTask"}),
-    ),
-    "live": Product(
-        name="live",
-        version="2018-08-01",
-        region_required=True,
-        actions=frozenset(
-            {
-                "DescribeLivePullStreamTasks",
-                "DescribeLivePullStreamTaskStatus",
-                "DeleteLivePullStreamTask",
-            }
-        ),
-        destructive=frozenset({"DeleteLivePullStreamTask"}),
-    ),
+    name: Product(
+        name=name,
+        version=spec.version,
+        region_required=spec.regional,
+        actions=spec.action_names,
+        destructive=spec.destructive,
+    )
+    for name, spec in catalog.PRODUCTS.items()
 }
+"""The wire's view of :data:`taskwatch.catalog.PRODUCTS`."""
 
 
 def product(name: str) -> Product:

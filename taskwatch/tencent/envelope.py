@@ -67,8 +67,8 @@ def parse_response(raw: RawResponse, *, site: CallSite = NOWHERE) -> dict[str, A
         raise HttpStatusError(raw.status, raw.body, site=site)
     try:
         doc = json.loads(raw.body)
-    except (ValueError, UnicodeDecodeError, RecursionError):  # Recursion: nested too deep
-        raise ProtocolError("body is not JSON", raw.body, site=site) from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # Recursion: nested too deep
+        raise ProtocolError("body is not JSON", raw.body, site=site) from exc  # where it broke
     response = doc.get("Response") if isinstance(doc, dict) else None
     if not isinstance(response, dict):
         raise ProtocolError("no Response object in the body", raw.body, site=site)

@@ -1,7 +1,9 @@
 """One pooled aiohttp session per process; foreign exceptions become taskwatch errors here.
 
 The transport moves bytes and nothing else: it does not sign, parse or retry. What it guarantees is
-the mapping at the boundary, so nothing above it ever sees an aiohttp or OS exception:
+the mapping at the boundary, so nothing above it ever sees an aiohttp or OS exception (the foreign
+one stays the mapped error's ``__cause__``, for the traceback an operator reads; its text is
+already in the message):
 
 - the connection could not be opened → :class:`ConnectError` (the request never left);
 - reset, broken pipe, TLS or payload errors after connecting → :class:`NetworkError`
@@ -188,13 +190,13 @@ class Transport:
                     body=data,
                 )
         except (aiohttp.ClientConnectorError, aiohttp.ClientProxyConnectionError) as exc:
-            raise ConnectError(f"cannot connect: {_describe(exc)}", site=site) from None
+            raise ConnectError(f"cannot connect: {_describe(exc)}", site=site) from exc
         except TimeoutError as exc:
             raise RequestTimeout(
                 f"no answer within {self.timeouts.total:g}s: {_describe(exc)}", site=site
-            ) from None
+            ) from exc
         except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:
-            raise NetworkError(f"connection failed: {_describe(exc)}", site=site) from None
+            raise NetworkError(f"connection failed: {_describe(exc)}", site=site) from exc
 
     async def _read(self, resp: aiohttp.ClientResponse, site: CallSite) -> bytes:
         """The body, at most ``max_body`` bytes of it; past that the connection is closed (not

@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import taskwatch
+from taskwatch import catalog
 from taskwatch.models import AuditRecord, Task
 from taskwatch.policy.rules import Rule
 
-SCHEDULED = frozenset({"live"})
+SCHEDULED = catalog.scheduled()
 """Products whose pending tasks wait for a start time, not in a queue: not in ``oldest_waiting``."""
 
 

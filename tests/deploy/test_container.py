@@ -150,7 +150,11 @@ def test_the_builder_installs_this_project_into_a_virtualenv(dockerfile: Dockerf
     run = " ".join(i.args for i in builder.all("RUN"))
     assert "python -m venv /opt/taskwatch" in run
     assert re.search(r"pip wheel .*--wheel-dir /wheels \.(\s|$)", run), run
-    assert "/opt/taskwatch/bin/pip install /wheels/taskwatch-" in run
+    assert "wheel=$(echo /wheels/taskwatch-*.whl)" in run
+    # The image runs deploy/kubernetes/ with leader election: the kubernetes extra is installed.
+    assert '/opt/taskwatch/bin/pip install "${wheel}[kubernetes]"' in run
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "kubernetes" in project["optional-dependencies"]
     sources = {src for copy in builder.all("COPY") for src in copy.args.split()[:-1]}
     assert {"pyproject.toml", "README.md", "taskwatch"} <= sources
 

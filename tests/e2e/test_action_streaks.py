@@ -82,12 +82,12 @@ async def test_a_stuck_task_is_told_once_when_it_starts_failing_and_once_when_it
         with d._journal_open(), capture_logs() as logs:
             async with d.transport, anyio.create_task_group() as tg:
                 tg.start_soon(d.notifications.run)
-                await d._cycle(source.watcher)  # the three others: done
+                await source.cycle()  # the three others: done
                 stuck = live(emu.world, 30)
                 emu.emulator.faults.faults[:] = [refusing(27)]  # 3 attempts a cycle, 9 cycles
                 for _ in range(10):
                     emu.clock.advance(10)
-                    await d._cycle(source.watcher)
+                    await source.cycle()
                 snapshot = d.status_snapshot()
                 await d.notifications.aclose()
     assert emu.world.mps[stuck].status == "FINISH"
@@ -138,11 +138,11 @@ async def test_a_streak_ends_when_the_task_ends_by_itself_and_its_end_reaches_wh
                 tg.start_soon(d.notifications.run)
                 for _ in range(4):
                     emu.clock.advance(30)
-                    await d._cycle(source.watcher)
+                    await source.cycle()
                 emu.world.finish_mps(emu.world.mps[stuck], emu.world.now())
                 emu.clock.advance(30)
-                await d._cycle(source.watcher)
-                await d._cycle(source.watcher)  # nothing more to tell
+                await source.cycle()
+                await source.cycle()  # nothing more to tell
                 await d.notifications.aclose()
     # The default targets want done, failed and unknown: the end (already_done) reaches this one
     # because it heard of the start.

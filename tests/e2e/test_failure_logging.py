@@ -58,21 +58,21 @@ async def test_a_failure_streak_is_logged_once_reminded_and_its_end_said() -> No
             async with d.transport:
                 faults[:] = [denied("UnauthorizedOperation")]
                 for _ in range(3):
-                    await d._cycle(source.watcher)
+                    await source.cycle()
                 first = loud(logs)
                 del logs[:]
                 faults[:] = [denied("AuthFailure.SecretIdNotFound")]  # another reason
-                await d._cycle(source.watcher)
-                await d._cycle(source.watcher)
+                await source.cycle()
+                await source.cycle()
                 changed = loud(logs)
                 del logs[:]
                 clock.offset = FAILURE_REMINDER + 1
-                await d._cycle(source.watcher)
+                await source.cycle()
                 reminded = loud(logs)
                 del logs[:]
                 faults[:] = []
-                await d._cycle(source.watcher)
-                await d._cycle(source.watcher)
+                await source.cycle()
+                await source.cycle()
                 back = [e for e in logs if e["event"] == "cycle.recovered"]
     assert first == [("cycle.failed", "error", "AuthError")]
     assert changed == [("cycle.failed", "error", "AuthError")]  # another code: a new streak

@@ -77,15 +77,15 @@ async def test_a_journal_that_refuses_intents_sends_nothing_says_so_once_and_rec
         with d._journal_open(), capture_logs() as logs:
             async with d.transport:
                 refuse_writes(d)
-                first = await d._cycle(source.watcher)
-                await d._cycle(source.watcher)
+                first = await source.cycle()
+                await source.cycle()
                 ready, why = d.readiness()
                 sent_while_failing = sent(emu)
                 failing = events(logs, "journal.failing")
                 crashed = events(logs, "loop.cycle_crashed")
                 del logs[:]
                 refuse_writes(d, refuse=False)
-                await d._cycle(source.watcher)
+                await source.cycle()
                 ready_again, _ = d.readiness()
                 recovered = events(logs, "journal.recovered")
     assert first.ok  # the scan itself worked: its metrics stand
@@ -125,12 +125,12 @@ async def test_an_abort_whose_outcome_cannot_be_written_is_still_logged_and_noti
         with d._journal_open(), capture_logs() as logs:
             async with d.transport, anyio.create_task_group() as tg:
                 tg.start_soon(d.notifications.run)
-                await d._cycle(source.watcher)
+                await source.cycle()
                 unwritten = rows(d)
                 ready, why = d.readiness()
                 emu.world.mps_listeners.remove(disk_goes_read_only_as_the_abort_lands)
                 refuse_writes(d, refuse=False)
-                await d._cycle(source.watcher)  # writes the kept outcome; sends nothing again
+                await source.cycle()  # writes the kept outcome; sends nothing again
                 await d.notifications.aclose()
     (call,) = [e for e in emu.emulator.log if e.action == "ManageTask"]
     assert acted(emu) == [target]

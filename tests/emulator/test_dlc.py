@@ -16,7 +16,7 @@ import pytest
 from tencentcloud.dlc.v20210125 import models as dlc_models
 
 from taskwatch.clock import ManualClock
-from taskwatch.emulator import dlc
+from taskwatch.emulator import dlc, dlc_query
 from taskwatch.emulator.actions import CallContext, Options
 from taskwatch.emulator.wire import EmulatedError, coerce
 from taskwatch.emulator.world import (
@@ -206,11 +206,11 @@ def test_the_sorted_index_is_reused_until_the_world_changes() -> None:
     world, _ = make_world()
     add(world, 1)
     call(world, "DescribeTasks")
-    first = dlc._index(world)
+    first = dlc_query.index_of(world)
     call(world, "DescribeTasks", Offset=1)
-    assert dlc._index(world) is first
+    assert dlc_query.index_of(world) is first
     add(world, 2)
-    assert dlc._index(world) is not first
+    assert dlc_query.index_of(world) is not first
 
 
 def test_a_listing_reflects_a_cancel_made_between_two_pages() -> None:

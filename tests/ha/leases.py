@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from taskwatch.leader.election import KubernetesLeaseStore, LeaseRecord
+from taskwatch.leader.lease import KubernetesLeaseStore, LeaseRecord
 from tests.kube import KubeCluster
 
 

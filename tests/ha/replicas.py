@@ -21,7 +21,7 @@ import aiohttp
 import anyio
 import yaml
 
-from taskwatch.leader.election import KubernetesLeaseStore
+from taskwatch.leader.lease import KubernetesLeaseStore
 from tests.components import free_port
 from tests.emulator.harness import SECRET_ID, SECRET_KEY, Running
 from tests.kube import SA_NAMESPACE, KubeCluster

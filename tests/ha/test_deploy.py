@@ -25,7 +25,8 @@ from typing import Any
 import pytest
 import yaml
 
-from taskwatch.leader.election import KubernetesElector, KubernetesLeaseStore, Timings
+from taskwatch.leader.election import KubernetesElector, Timings
+from taskwatch.leader.lease import KubernetesLeaseStore
 from tests.deploy.test_kubernetes import CORE_KINDS, CRD_KINDS
 from tests.ha.replicas import LEASE, ROOT, apply_rbac
 from tests.kube import SA_NAMESPACE, SA_USER, KubeCluster, kube_fixture  # noqa: F401

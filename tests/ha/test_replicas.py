@@ -19,7 +19,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from taskwatch.leader.election import KubernetesLeaseStore
+from taskwatch.leader.lease import KubernetesLeaseStore
 from tests.e2e.daemon import EMULATOR_LIMITS
 from tests.e2e.test_policies import live
 from tests.e2e.waiting import eventually

@@ -12,7 +12,6 @@ import pytest
 import yaml
 
 from taskwatch.errors import ConfigError
-from taskwatch.models import Phase
 from taskwatch.policy import (
     AllOf,
     AnyOf,
@@ -25,7 +24,7 @@ from taskwatch.policy import (
     feasibility,
 )
 from taskwatch.policy.syntax import MAX_DEPTH, parse_all
-from taskwatch.products import dlc, live, mps
+from taskwatch.products import live
 from taskwatch.settings import PolicySettings, parse_settings
 
 from .kit import EXAMPLE_RULE, LIVE, SOURCE, policy, refusal, rule, rules
@@ -685,19 +684,7 @@ def test_the_kinds_judged_are_those_of_and_or_not() -> None:
     }
 
 
-# --- the facts policy repeats, kept equal to their owners ---------------------------------------
-
-
-def test_the_product_facts_match_the_adapters() -> None:
-    assert set(catalog.STATUSES["mps"]) == set(mps.PHASES)
-    assert {s: {p} for s, p in mps.PHASES.items()} == catalog.PHASES["mps"]
-    assert set(catalog.STATUSES["dlc"]) == set(dlc.STATE_NAMES.values())
-    assert {s: {p} for s, p in dlc.PHASES.items()} == catalog.PHASES["dlc"]
-    assert set(catalog.ENDED["dlc"]) == {s for s, p in dlc.PHASES.items() if p is Phase.DONE}
-    assert set(catalog.ENDED["mps"]) == {s for s, p in mps.PHASES.items() if p is Phase.DONE}
-    assert catalog.TYPE_SPELLINGS["mps"] == mps.LIST_TYPE_SPELLINGS
-    assert catalog.LIVE_STREAM in mps.SUB_OBJECTS
-    assert set(catalog.STATUSES) == set(catalog.PHASES) == set(catalog.ENDED) == set(catalog.CALLS)
+# --- the catalog's phases, as the adapters see them ---------------------------------------
 
 
 def test_the_phases_of_a_live_status_are_those_its_window_can_give() -> None:

@@ -178,7 +178,7 @@ async def run_chaos(n_tasks: int, cycles: int, seed: int) -> dict[str, Any]:
                         first_match.setdefault(task_id, k)
                     latency = emu.emulator.faults.faults[-1]
                     held = latency.fired
-                    reports.append(await d._cycle(source.watcher))
+                    reports.append(await source.cycle())
                     for e in emu.emulator.log:
                         if e.action == "ManageTask" and e.code == "Success":
                             acted_at.setdefault(e.params["TaskId"], k)

@@ -47,13 +47,13 @@ async def test_a_skewed_clock_is_reported_once_counted_and_recovers_with_the_clo
         structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
         with d._journal_open(), capture_logs() as logs:
             async with d.transport:
-                skewed = [await d._cycle(source.watcher) for _ in range(4)]
+                skewed = [await source.cycle() for _ in range(4)]
                 during = list(logs)
                 clock.skew = 0.0
-                healed = [await d._cycle(source.watcher) for _ in range(2)]
+                healed = [await source.cycle() for _ in range(2)]
                 recovery = logs[len(during) :]
                 clock.skew = -400.0  # and it happens again, the other way
-                again = [await d._cycle(source.watcher) for _ in range(2)]
+                again = [await source.cycle() for _ in range(2)]
                 second = logs[len(during) + len(recovery) :]
     loud = [(e["event"], e["log_level"]) for e in during if e["log_level"] != "debug"]
     loud = [x for x in loud if x[1] in ("warning", "error", "critical")]

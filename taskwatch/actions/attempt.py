@@ -1,0 +1,234 @@
+"""One enforced action, never blindly: fence, durable intent, one call, outcome.
+
+Why apart from the executor: this is the only code that sends a destructive call, and what it must
+do around that call does not depend on caps, rounds or which cycle runs it. For one decision that
+passed the executor's gate (never twice, caps, dry-run):
+
+1. **leadership**: the action gate is asked right before the fence and again right after it;
+2. **fence**: the task is re-described and the rule re-evaluated by the engine on the fresh
+   observation; a task that ended is ``already_done``, one the rule no longer decides on is
+   ``fenced``, and nothing is sent. A fence whose describe fails sends nothing either; the task is
+   decided again next cycle;
+3. **intent** (durable) → **call** (sent once) → **outcome**, shielded from cancellation: a stop or
+   a reload never falls between an intent and its outcome (the transport's timeouts bound how
+   long that takes);
+4. a prior intent whose outcome was in doubt is closed: ``already_done`` if the fence saw the task
+   ended, else ``failed`` ("superseded") once a new intent was written for the still running task.
+
+:func:`call_once` sorts what the API answered: ``already_done`` (the task is not active or not
+found), ``failed`` worth another round (throttled past the client's own retries, an
+``InternalError``) or not (any other API error), ``unknown`` worth another round (timeout, reset,
+HTTP 5xx: the call may have worked).
+
+:meth:`Actor.settle` settles ``unknown`` outcomes whose task left the listing, by the same
+re-describe.
+
+Not guaranteed: exactly-once at the API (it has no idempotency key); only that no second call is
+sent while the journal or a fresh observation says the first one may have worked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import anyio
+import structlog
+
+from taskwatch.actions.guard import JournalGuard
+from taskwatch.actions.journal import Journal
+from taskwatch.actions.notify import Notifier
+from taskwatch.actions.streaks import FailureStreaks, record_of, where_of
+from taskwatch.clock import Clock
+from taskwatch.errors import StoreError, TaskwatchError
+from taskwatch.models import ACTIONABLE_WHEN_DONE, AuditRecord, Decision, Outcome, Phase, Task
+from taskwatch.policy.engine import evaluate
+from taskwatch.policy.grace import StreakKey
+from taskwatch.policy.rules import Rule
+from taskwatch.products.base import Adapter, CallCounter
+from taskwatch.tencent.errors import (
+    ApiError,
+    ServerError,
+    TaskNotActiveError,
+    TaskNotFoundError,
+    TencentError,
+    ThrottledError,
+    TransportError,
+)
+
+log = structlog.get_logger(__name__)
+
+IN_DOUBT_HORIZON = 7 * 24 * 3600.0
+"""How far back unknown outcomes are settled (the MPS task window)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActionReport:
+    """What the executor did with one eligible task in one cycle."""
+
+    policy: str
+    task_id: str
+    action: str
+    result: Outcome
+    reason: str = ""
+    again: bool = False
+    """The call failed transiently or its outcome is unknown: worth another round this cycle."""
+
+
+@dataclass(frozen=True, slots=True)
+class Called:
+    """What one call of the product's action came to."""
+
+    result: Outcome
+    code: str | None = None
+    request_id: str | None = None
+    message: str | None = None
+    again: bool = False
+    """Worth another round this cycle (after re-describing)."""
+
+
+def ended(product: str, fresh: Task | None) -> bool:
+    """Whether a fresh observation says the task is over for its product's action (gone, or done
+    where done tasks cannot be acted on)."""
+    return fresh is None or (fresh.phase is Phase.DONE and product not in ACTIONABLE_WHEN_DONE)
+
+
+async def call_once(adapter: Adapter, rule: Rule, task_id: str) -> Called:
+    """Send the action once and sort the answer (see the module docstring)."""
+    try:
+        response = await adapter.act(task_id, operator=rule.operator, calls=CallCounter())
+    except (TaskNotActiveError, TaskNotFoundError) as exc:
+        return Called(Outcome.ALREADY_DONE, exc.code, exc.request_id, exc.message)
+    except (ServerError, ThrottledError) as exc:  # refused for now, not for good
+        return Called(Outcome.FAILED, exc.code, exc.request_id, exc.message, again=True)
+    except ApiError as exc:
+        return Called(Outcome.FAILED, exc.code, exc.request_id, exc.message)
+    except TransportError as exc:
+        result = Outcome.UNKNOWN if exc.maybe_executed else Outcome.FAILED
+        return Called(result, type(exc).__name__, None, str(exc), again=True)
+    except TencentError as exc:
+        return Called(Outcome.FAILED, type(exc).__name__, None, str(exc))
+    request_id = response.get("RequestId")
+    return Called(Outcome.DONE, request_id=request_id if isinstance(request_id, str) else None)
+
+
+@dataclass(slots=True)
+class Actor:
+    """Sends the enforced actions of one executor; see the module docstring."""
+
+    guard: JournalGuard
+    journal: Journal
+    clock: Clock
+    streaks: FailureStreaks
+
+    async def enforce(
+        self,
+        adapter: Adapter,
+        rule: Rule,
+        decision: Decision,
+        *,
+        prior: AuditRecord | None,
+        calls: CallCounter,
+        notifier: Notifier | None,
+        may_act: Callable[[], bool],
+        now: float,
+    ) -> ActionReport | None:
+        """Fence and act on ``decision`` (of ``rule``); ``prior`` is the journal's in-doubt
+        record of the same action, if any. ``None``: nothing decided (leadership lost, or the
+        fence could not describe the task). A failed intent raises :class:`StoreError` before
+        anything is sent."""
+        src, task = adapter.source, decision.task
+        where = where_of(src, rule, task)
+        params = adapter.action_params(task.id, operator=rule.operator)
+        if not may_act():
+            log.warning("action.not_leader", **where)
+            return None
+        try:
+            fresh = await adapter.describe(task.id, calls)
+        except TaskwatchError as exc:
+            log.warning("action.fence_failed", error=type(exc).__name__, reason=str(exc), **where)
+            return None  # decided again next cycle
+        action_key = (src.account, src.product, task.id, rule.action)
+        streak: StreakKey = (rule.name, str(src), task.id)
+        gone = ended(src.product, fresh)
+        if fresh is None or gone or not evaluate([rule], fresh, now=self.clock.now().timestamp()):
+            result, why = (
+                (Outcome.ALREADY_DONE, "task ended")
+                if gone
+                else (Outcome.FENCED, "no longer matches")
+            )
+            if gone and prior is not None:
+                self.guard.outcome(
+                    prior.id,
+                    action_key,
+                    result=result,
+                    message=f"re-described after an unknown outcome: {why}",
+                )
+            else:
+                self.guard.record(
+                    self.journal.record,
+                    **where,
+                    params=params,
+                    result=result,
+                    mode="enforce",
+                    message=f"re-described before acting: {why}",
+                )
+            log.info(f"action.{result.value}", **where)
+            decided = record_of(0, where, "enforce", result, now, message=why)
+            self.streaks.settled(notifier, streak, decided)
+            return ActionReport(rule.name, task.id, rule.action, result, why)
+        if not may_act():  # leadership may have been lost during the fence
+            log.warning("action.not_leader", **where)
+            return None
+        with anyio.CancelScope(shield=True):
+            intent = self.guard.write("intent", self.journal.intent, **where, params=params)
+            called = await call_once(adapter, rule, task.id)
+            self.guard.outcome(
+                intent, action_key, result=called.result, code=called.code,
+                request_id=called.request_id, message=called.message,
+            )  # fmt: skip
+        if prior is not None:
+            self.guard.outcome(
+                prior.id,
+                action_key,
+                result=Outcome.FAILED,
+                message=f"superseded by intent {intent}: task was still running",
+            )
+        told = record_of(
+            intent, where, "enforce", called.result, now, code=called.code,
+            request_id=called.request_id, message=called.message,
+        )  # fmt: skip
+        self.streaks.outcome(notifier, streak, told)
+        return ActionReport(
+            rule.name, task.id, rule.action, called.result, called.code or "", called.again
+        )
+
+    async def settle(self, adapter: Adapter, listed: set[str], now: float) -> None:
+        """Resolve ``unknown`` outcomes whose task left the listing: re-describe it once; a task
+        that ended (most likely by that very call) is recorded ``already_done``. Listed tasks are
+        settled by :meth:`enforce`, which re-describes before deciding again."""
+        src = adapter.source
+        try:
+            recent = self.guard.read(self.journal.recent, now - IN_DOUBT_HORIZON)
+        except StoreError:
+            return  # counted and said; settled at a later cycle
+        doubtful = [
+            r
+            for r in recent
+            if r.result == Outcome.UNKNOWN.value
+            and (r.account, r.product, r.region) == (src.account, src.product, src.region)
+            and r.task_id not in listed
+        ]
+        for record in doubtful:
+            try:
+                fresh = await adapter.describe(record.task_id, CallCounter())
+            except TaskwatchError:
+                return  # try again next cycle
+            if ended(src.product, fresh):
+                self.guard.outcome(
+                    record.id,
+                    (record.account, record.product, record.task_id, record.action),
+                    result=Outcome.ALREADY_DONE,
+                    message="re-described after an unknown outcome: task ended",
+                )
+                log.info("journal.settled", intent=record.id, task=record.task_id)

@@ -1,0 +1,98 @@
+"""The source loops of the current runtime, run while this replica leads, swapped on a reload.
+
+:meth:`Leading.run` runs, until :meth:`Leading.stop`, the loops of whatever runtime is current:
+each time the elector says this replica leads, one task per source runs its
+:class:`~taskwatch.scheduler.Loop` (which calls the source's :class:`~taskwatch.cycle.Cycle`); when
+leadership is lost they are cancelled at once (an action already past its last leadership check
+finishes: the executor shields it). A beat from an earlier term is cleared first, so it cannot
+read as a stalled loop.
+
+:meth:`Leading.swap` (a reload has installed a new runtime) retires the running loops: each
+finishes the cycle in flight (``Loop.retire``: a cut cycle would be lost until the next tick),
+then the new runtime's loops start, each on the tick its source had due. :meth:`Leading.stop`
+cancels at once, a retirement in progress included.
+
+Not guaranteed: a swap does not wait for a follower: it has no loop running, and the new loops
+start when it leads.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import anyio
+
+from taskwatch.clock import Clock
+from taskwatch.leader.election import Elector
+from taskwatch.runtime import Source
+
+
+class Leading:
+    """Runs the current runtime's loops while this replica leads; see the module docstring."""
+
+    def __init__(
+        self,
+        sources: Callable[[], list[Source]],
+        *,
+        elector: Elector,
+        clock: Clock,
+        rng: random.Random,
+    ) -> None:
+        self._sources = sources
+        self._elector = elector
+        self._clock = clock
+        self._rng = rng
+        self._stop = anyio.Event()
+        self._wake = anyio.Event()
+        self._retiring: anyio.CancelScope | None = None
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def stop(self) -> None:
+        """Stop at once: the loops are cancelled, :meth:`run` returns."""
+        self._stop.set()
+        self._wake.set()
+        if self._retiring is not None:
+            self._retiring.cancel()
+
+    def swap(self) -> None:
+        """A new runtime is current: retire the running loops, then run the new ones."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Run the current runtime's loops (while leading) until :meth:`stop`."""
+        while not self.stopped:
+            await self._run_current()
+
+    async def _run_current(self) -> None:
+        self._wake = anyio.Event()
+        sources = list(self._sources())
+        async with anyio.create_task_group() as inner:
+            inner.start_soon(self._lead, sources, name="leadership")
+            await self._wake.wait()
+            with anyio.CancelScope() as self._retiring:  # stop() cancels it
+                if not self.stopped:
+                    async with anyio.create_task_group() as retiring:
+                        for s in sources:
+                            retiring.start_soon(s.loop.retire, name=f"retire:{s.name}")
+            self._retiring = None
+            inner.cancel_scope.cancel()
+
+    async def _lead(self, sources: list[Source]) -> None:
+        """Each time this replica gains leadership, run the loops until it loses it."""
+        while True:
+            await self._elector.wait_until(True)
+            for s in sources:  # a beat from an earlier term must not read as a stalled loop
+                s.loop.heartbeat.last = s.loop.heartbeat.in_cycle_since = None
+            async with anyio.create_task_group() as loops:
+                for s in sources:
+                    loops.start_soon(self._loop, s, name=f"loop:{s.name}")
+                await self._elector.wait_until(False)
+                loops.cancel_scope.cancel()
+
+    async def _loop(self, source: Source) -> None:
+        rng = random.Random(self._rng.random())  # noqa: S311 - jitter
+        await source.loop.run(clock=self._clock, rng=rng)

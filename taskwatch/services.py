@@ -1,0 +1,152 @@
+"""What lives as long as the process, built once from the first configuration.
+
+The transport (its timeouts and body limit), the action journal, the executor (its grace memory,
+per-hour counts and kill switch outlive reloads), the notifier host (one queue for the daemon's
+whole life, see :class:`~taskwatch.actions.notify.NotifierHost`) and the elector with its Lease
+store. A reload does not rebuild any of them: :class:`~taskwatch.runtime.Runtime` carries the same
+:class:`Services` from one configuration to the next, and changes to ``http``, ``state`` or
+``leader`` need a restart (the supervisor logs that). What a reload does change in them (the
+executor's rules and caps, the notifier) :func:`taskwatch.runtime.build_runtime` applies.
+
+Not guaranteed: building opens nothing (no file, no socket): the journal is opened by the
+supervisor while it runs, the transport's connections on first use, the Lease store on first call.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from taskwatch.actions.executor import Executor
+from taskwatch.actions.journal import Journal
+from taskwatch.actions.notify import Notifier, NotifierHost, Target
+from taskwatch.clock import Clock
+from taskwatch.leader.election import Elector, KubernetesElector, StandaloneElector, Timings
+from taskwatch.leader.lease import KubernetesLeaseStore
+from taskwatch.metrics.registry import Metrics
+from taskwatch.policy.rules import Rule
+from taskwatch.settings import Settings
+from taskwatch.tencent.transport import Timeouts, Transport
+
+
+@dataclass(slots=True)
+class Services:
+    """The long-lived parts every runtime built for this process shares."""
+
+    clock: Clock
+    metrics: Metrics
+    rng: random.Random
+    transport: Transport
+    journal: Journal
+    notifications: NotifierHost
+    elector: Elector
+    executor: Executor
+    lease_store: KubernetesLeaseStore | None = None
+    """The Lease store the elector uses (closed on stop); None without leader election."""
+
+    @property
+    def identity(self) -> str:
+        """This replica's name (logs, the Lease, ``X-TC-RequestClient`` with election on)."""
+        return self.elector.identity
+
+
+def build_services(
+    settings: Settings,
+    rules: list[Rule],
+    *,
+    clock: Clock,
+    metrics: Metrics,
+    rng: random.Random,
+    transport: Transport | None = None,
+    elector: Elector | None = None,
+) -> Services:
+    """The long-lived parts for ``settings``; ``transport`` and ``elector`` may be given (tests).
+    The executor starts with ``rules``, the actions settings and the notifier of ``settings``;
+    the kill-switch and leader gauges are set."""
+    transport = transport or Transport(
+        timeouts=Timeouts(connect=settings.api.connect_timeout, total=settings.api.timeout),
+        max_body=settings.api.max_body_bytes,
+    )
+    lease_store: KubernetesLeaseStore | None = None
+    if elector is None:
+        elector, lease_store = _elector(settings, clock=clock, metrics=metrics, rng=rng)
+    journal = Journal(settings.state.path, clock=clock)
+    notifications = NotifierHost(build_notifier(settings, clock=clock, metrics=metrics))
+    actions = settings.actions
+    executor = Executor(
+        rules=rules,
+        journal=journal,
+        metrics=metrics,
+        clock=clock,
+        notifier=notifications.current,
+        max_per_cycle=actions.max_per_cycle,
+        attempts=actions.attempts,
+        retry_after=actions.retry_after,
+        paused=actions.paused,
+        may_act=elector.is_leader,
+    )
+    metrics.set_actions_paused(actions.paused)
+    metrics.set_leader(elector.is_leader())
+    return Services(
+        clock=clock,
+        metrics=metrics,
+        rng=rng,
+        transport=transport,
+        journal=journal,
+        notifications=notifications,
+        elector=elector,
+        executor=executor,
+        lease_store=lease_store,
+    )
+
+
+def _elector(
+    settings: Settings, *, clock: Clock, metrics: Metrics, rng: random.Random
+) -> tuple[Elector, KubernetesLeaseStore | None]:
+    leader = settings.leader
+    identity = leader.identity_in()
+    on_change: Callable[[bool], None] = metrics.leader_changed
+    if not leader.enabled:
+        return StandaloneElector(identity, on_change=on_change), None
+    timings = Timings(
+        lease_duration=leader.lease_duration,
+        renew_deadline=leader.renew_deadline,
+        retry_period=leader.retry_period,
+    )
+    store = KubernetesLeaseStore(
+        name=leader.lease_name,
+        namespace=leader.namespace_in(),
+        kubeconfig=leader.kubeconfig,
+        request_timeout=leader.renew_deadline,
+    )
+    elector = KubernetesElector(
+        store,
+        identity=identity,
+        timings=timings,
+        clock=clock,
+        rng=random.Random(rng.random()),  # noqa: S311 - jitter
+        on_change=on_change,
+    )
+    return elector, store
+
+
+def build_notifier(settings: Settings, *, clock: Clock, metrics: Metrics) -> Notifier | None:
+    """The webhook notifier of ``settings.notifications`` (None when there is none). The
+    :class:`NotifierHost` runs it; a reload builds another only when ``notifications`` changed."""
+    targets = [
+        Target(
+            name=n.name,
+            url=n.url.get_secret_value(),
+            format=n.format,
+            batch_size=n.batch_size,
+            flush_interval=n.flush_interval,
+            timeout=n.timeout,
+            attempts=n.attempts,
+            results=frozenset(str(r) for r in n.results),
+        )
+        for n in settings.notifications
+    ]
+    if not targets:
+        return None
+    return Notifier(targets, clock=clock, on_result=metrics.notification)
