@@ -30,5 +30,6 @@ SPEC = ProductSpec(
     acts_on={"enable": None, "pause": None},
     types=("PullLivePushLive", "PullVodPushLive", "PullPicPushLive"),
     standing=True,
+    operator=True,
     scheduled=True,
 )

@@ -82,6 +82,9 @@ class ProductSpec:
     """Other spellings of a type (a list's) → the spelling ``Task.type`` holds (the detail's)."""
     standing: bool = False
     """Whether ended tasks stay listed and can still be acted on (Live: until deleted)."""
+    operator: bool = False
+    """Whether :attr:`call` names who acts (Live's ``Operator``): policies of this product may set
+    ``operator``."""
     scheduled: bool = False
     """Whether a pending task waits for its start time rather than in a queue (Live): its wait
     says nothing about a backlog."""

@@ -57,7 +57,9 @@ def _total(metrics: Metrics, name: str) -> float:
     )
 
 
-def _line(supervisor: Supervisor, metrics: Metrics) -> str:
+def summary_line(supervisor: Supervisor, metrics: Metrics) -> str:
+    """One line per refresh: each source's tasks by status (what ``taskwatch_tasks`` counts),
+    its calls per cycle and state, then throttling and finishes."""
     parts = []
     for s in supervisor.sources:
         r = s.watcher.last_report
@@ -65,9 +67,9 @@ def _line(supervisor: Supervisor, metrics: Metrics) -> str:
             parts.append(f"{s.loop.name}: starting")
             continue
         by_status: dict[str, int] = {}
-        for task in s.watcher.tracker.active.values():
+        for task in s.watcher.actionable():  # what taskwatch_tasks counts (listed Live included)
             by_status[task.status] = by_status.get(task.status, 0) + 1
-        status = ", ".join(f"{n} {k}" for k, n in sorted(by_status.items())) or "no active tasks"
+        status = ", ".join(f"{n} {k}" for k, n in sorted(by_status.items())) or "no tasks"
         state = "ok" if r.ok else f"FAILED {r.error}"
         parts.append(f"{s.loop.name}: {status}; {r.total_calls} calls/cycle; {state}")
     throttled = _total(metrics, "taskwatch_api_throttled_total")
@@ -104,7 +106,7 @@ async def run_demo(
                     if left is not None and left <= 0:
                         break
                     await anyio.sleep(every if left is None else min(every, left))
-                    print("  " + _line(supervisor, metrics), flush=True)
+                    print("  " + summary_line(supervisor, metrics), flush=True)
                 supervisor.stop()
                 tg.cancel_scope.cancel()
     print()

@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from taskwatch import catalog
 from taskwatch.settings.base import Section
 from taskwatch.settings.values import (
     _FLOAT,
@@ -77,9 +78,11 @@ class PolicySettings(Section):
 
     @model_validator(mode="after")
     def _coherent(self) -> PolicySettings:
-        if "operator" in self.model_fields_set and self.product != "live":
+        if "operator" in self.model_fields_set and not catalog.get(self.product).operator:
+            takers = [spec for spec in catalog.PRODUCTS.values() if spec.operator]
             raise _Invalid(
-                "only live policies take an operator (DeleteLivePullStreamTask's Operator)",
+                f"only {' or '.join(s.name for s in takers)} policies take an operator "
+                f"({', '.join(f'{s.call}' for s in takers)}'s Operator)",
                 "operator",
             )
         return self

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from taskwatch.cli.demo import summary_line as demo_line
 from taskwatch.clock import ManualClock
 from taskwatch.emulator.faults import Fault
 from taskwatch.emulator.scenario import load_scenario
@@ -75,6 +76,8 @@ async def test_the_demo_worlds_live_tasks_are_one_number_on_the_page_and_in_the_
     assert report.active == 7
     text = text_of(render(snap))
     assert re.search(r"main/live/ap-guangzhou ok [\d.]+ s \d+ 7 ", text), text
+    # and `make demo`'s own summary line says the same (it said "4 enable")
+    assert "main/live/ap-guangzhou: 6 enable, 1 pause;" in demo_line(d, d.metrics)
 
 
 async def test_a_failing_source_shows_its_last_good_task_count_as_the_metric_does() -> None:
