@@ -9,12 +9,12 @@ source; each loop calls its source's :class:`~taskwatch.cycle.Cycle` (scan, then
 their dependencies by keyword (clock, metrics, transport), so tests build a supervisor against the
 emulator with a fresh registry and run one cycle (:meth:`Supervisor.run_once`) or the real loops.
 
-**Reload** (SIGHUP, ``POST /-/reload``): the file is read and validated again (policies compiled);
-a bad file changes nothing (the last good configuration stays, the failure is logged and
-``taskwatch_config_last_reload_successful`` drops to 0). A good one is built into a new runtime
-(reusing unchanged parts, see :mod:`taskwatch.runtime`) and swapped in at once: each loop finishes
-the cycle in flight, then the new loops start on the tick their source had due (see
-:mod:`taskwatch.leading`). ``http``, ``state`` and ``leader`` changes need a restart (logged).
+**Reload** (SIGHUP; ``POST /-/reload`` with ``http.lifecycle``): the file is read and validated
+again (policies compiled); a bad file changes nothing (the last good configuration stays, the
+failure is logged and ``taskwatch_config_last_reload_successful`` drops to 0). A good one is built
+into a new runtime (reusing unchanged parts, see :mod:`taskwatch.runtime`) and swapped in at once:
+each loop finishes the cycle in flight, then the new loops start on the tick their source had due
+(see :mod:`taskwatch.leading`). ``http``, ``state`` and ``leader`` changes need a restart (logged).
 
 **systemd** (``Type=notify``): READY=1 and STATUS= come from :class:`~taskwatch.health.Health`;
 WATCHDOG=1 while every loop keeps its rhythm, RELOADING=1 around a reload, STOPPING=1 on stop.
@@ -201,7 +201,13 @@ class Supervisor:
         web = self.settings.http.web_config
         web_config = load_web_config(web) if web is not None else None
         self.http = HttpServer(
-            build_app(metrics=self.metrics, health=self.health, controls=self, status=self.health)
+            build_app(
+                metrics=self.metrics,
+                health=self.health,
+                controls=self,
+                status=self.health,
+                lifecycle=self.settings.http.lifecycle,
+            )
         )
         replica = self.services.identity
         with self._journal_open(), structlog.contextvars.bound_contextvars(replica=replica):

@@ -243,7 +243,9 @@ class FakeControls:
 @pytest.fixture
 async def controlled() -> AsyncIterator[tuple[str, FakeControls, aiohttp.ClientSession]]:
     controls = FakeControls()
-    app = build_app(metrics=Metrics(CollectorRegistry()), health=FakeHealth(), controls=controls)
+    app = build_app(
+        metrics=Metrics(CollectorRegistry()), health=FakeHealth(), controls=controls, lifecycle=True
+    )
     async with serve(app, "127.0.0.1:0") as server, aiohttp.ClientSession() as session:
         yield server.url, controls, session
 

@@ -174,7 +174,7 @@ class Secured:
 def app() -> tuple[Any, Switches]:
     switches = Switches()
     metrics = Metrics(CollectorRegistry())
-    return build_app(metrics=metrics, health=Healthy(), controls=switches), switches
+    return build_app(metrics=metrics, health=Healthy(), controls=switches, lifecycle=True), switches
 
 
 @pytest.fixture

@@ -166,6 +166,10 @@ class Http(Section):
     web_config: Annotated[Path, BeforeValidator(_path)] | None = None
     """A web configuration file in the Prometheus exporter-toolkit format (TLS certificate and
     key, basic-auth users with bcrypt hashes). Absent: plain HTTP without authentication."""
+    lifecycle: bool = False
+    """Serve ``POST /-/pause``, ``/-/resume`` and ``/-/reload`` (off: they answer 403 and change
+    nothing; SIGHUP and ``actions.paused`` still work). Like Prometheus'
+    ``--web.enable-lifecycle``; with it on, protect them with ``web_config``'s users."""
 
     @property
     def host(self) -> str | None:

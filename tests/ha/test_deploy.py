@@ -95,7 +95,8 @@ def test_a_server_side_dry_run_of_every_rendered_document_succeeds(cluster: Kube
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("(server dry run)") == len(docs), done.stdout
     for kind in ("poddisruptionbudget.policy", "servicemonitor.monitoring.coreos.com",
-                 "prometheusrule.monitoring.coreos.com"):  # fmt: skip
+                 "prometheusrule.monitoring.coreos.com",
+                 "networkpolicy.networking.k8s.io"):  # fmt: skip
         assert f"{kind}/taskwatch created (server dry run)" in done.stdout, done.stdout
 
 
