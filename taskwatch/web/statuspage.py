@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from taskwatch.durations import format_duration
+from taskwatch.logs import cap
 from taskwatch.models import ActionGroup
 from taskwatch.web.statusmodel import (
     LastCycle,
@@ -73,10 +74,6 @@ def _span(seconds: float) -> str:
             rest = (s % size) // sub_size
             return f"{s // size}{unit}" + (f" {rest}{sub}" if rest else "")
     return f"{s}s"
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit] + " …"
 
 
 def _when(ts: float | None, now: float) -> str:
@@ -138,7 +135,7 @@ def _sources(snap: StatusSnapshot) -> str:
         if s.error:
             error = f"<code>{_e(s.error)}</code>"
             if s.message:
-                error += f' <span class="msg">{_e(_cut(s.message, MAX_MESSAGE))}</span>'
+                error += f' <span class="msg">{_e(cap(s.message, MAX_MESSAGE))}</span>'
         counts: tuple[object, ...] = ("",) * 5
         if s.cycled:  # a source that never succeeded holds no task count yet: none is shown
             held = s.active if s.ok or s.last_success is not None else ""
