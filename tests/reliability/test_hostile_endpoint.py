@@ -17,17 +17,20 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from taskwatch.errors import ConfigError
 from taskwatch.metrics.registry import Metrics
+from taskwatch.products.base import MAX_LISTED
 from taskwatch.settings import parse_settings
 from taskwatch.supervisor import Supervisor
 from tests.processes import ROOT, child_env
-from tests.tencent.fakeserver import FakeTencent, Ok, Stream
+from tests.tencent.fakeserver import FakeTencent, Ok, Reply, Stream
 
 SECRET_ID = "AKIDhostileTEST000000000000000000001"
 SECRET_KEY = "hostile-endpoint-key-0c4f1e9a7b23"
@@ -185,3 +188,40 @@ def test_the_answer_limit_reaches_the_transport(tmp_path: Path) -> None:
     raw["api"] = {"max_body_bytes": 4096}  # type: ignore[assignment]
     small = Supervisor(parse_settings(raw, source="t.yaml", environ={}))
     assert (default.transport.max_body, small.transport.max_body) == (16 * MiB, 4096)
+
+
+class EndlessPages(FakeTencent):
+    """A ScrollToken that never ends, with new tasks on every page (the endpoint that grew the
+    daemon from 62 to 352 MB in a minute until the cycle's timeout)."""
+
+    pages = 0
+
+    async def _answer(self, request: web.Request, reply: Reply) -> web.StreamResponse:
+        n = self.pages = self.pages + 1
+        fresh = [task(f"1250000000-WorkflowTask-p{n}t{i}") for i in range(100)]
+        return await super()._answer(request, Ok({"TaskSet": fresh, "ScrollToken": f"t{n}"}))
+
+
+@pytest.mark.looptime  # the limiter's waits cost no real time; the HTTP calls are real
+async def test_a_token_that_never_ends_stops_at_the_listing_bound_in_bounded_memory(
+    tmp_path: Path,
+) -> None:
+    tracemalloc.start()
+    try:
+        async with EndlessPages(secret_key=SECRET_KEY) as server:
+            metrics = Metrics()
+            settings = parse_settings(config(server, tmp_path), source="t.yaml")
+            d = Supervisor(settings, metrics=metrics)
+            (report,) = await d.run_once()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert report.error == "PagingError"
+    pages = MAX_LISTED // 100  # the listing bound, at MPS's largest page
+    assert pages <= server.pages <= pages + 1
+    source = {"account": "main", "product": "mps", "region": "global"}
+    value = metrics.registry.get_sample_value
+    assert value("taskwatch_scan_errors_total", {**source, "reason": "PagingError"}) == 1
+    # the bound's 100,000 records (≈ 65 MiB, docs/performance.md P5) and the endpoint's own
+    # buffers, then no more however long the token runs
+    assert peak < 160 * MiB, peak
