@@ -8,6 +8,7 @@ json) are translated at the boundary that meets them and never leak upwards::
     ├── ConfigError             bad configuration: names the file, the key and the reason
     ├── CredentialError         credentials missing or unreadable (never quotes a secret)
     ├── StoreError              the journal cannot be opened, read or written (names the file)
+    ├── IntentRefused           the journal refused an intent: paused, deposed, capped, or open
     ├── CycleTimeout            a scan cycle outlived its loop's timeout and was cancelled
     └── TencentError            one Tencent Cloud API call failed  (taskwatch.tencent.errors)
         ├── TransportError      no valid API answer came back
@@ -59,6 +60,21 @@ class StoreError(TaskwatchError):
 
     def __init__(self, message: str, *, path: str) -> None:
         self.path = path
+        super().__init__(message)
+
+
+class IntentRefused(TaskwatchError):
+    """The journal refused to record an intent, so the action must not be sent. Not a failure of
+    the journal: the refusal is the journal doing its job across replicas.
+
+    ``why`` is one of ``paused`` (the shared kill switch is on), ``term`` (the writer's leadership
+    term is not the journal's current one: a deposed leader), ``cap`` (the policy's ``per_hour``
+    cap is reached, counted across every writer), ``open`` (another intent for the same task and
+    action is in flight) or ``done`` (another intent for it already acted).
+    """
+
+    def __init__(self, why: str, message: str) -> None:
+        self.why = why
         super().__init__(message)
 
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from taskwatch.actions.controls import who
+from taskwatch.errors import StoreError
 from taskwatch.runtime import Runtime
 from taskwatch.web.sdnotify import SystemdNotifier, status_summary
 from taskwatch.web.statuspage import StatusSnapshot, snapshot_from
@@ -110,21 +112,30 @@ class Health:
     # --- the status page ----------------------------------------------------------------------
 
     def status_snapshot(self) -> StatusSnapshot:
-        """What the status page at ``/`` shows (one small journal query per page view)."""
+        """What the status page at ``/`` shows (one small journal query per rendering, which the
+        server caches briefly). A journal that cannot be read shows no actions; ``/readyz`` says
+        why."""
         rt = self._current()
         services = rt.services
         now = services.clock.now().timestamp()
         since = now - STATUS_WINDOW
+        try:
+            actions = services.journal.recent_grouped(since, limit=25)  # a failure streak: one row
+        except StoreError:
+            actions = []
         return snapshot_from(
             now=now,
             started=self._started_wall,
             leader=services.elector.is_leader(),
-            actions_paused=services.executor.paused,
+            actions_paused=services.executor.held,
+            paused_by=who(services.executor.switch)[:160]
+            if services.executor.switch.paused
+            else "",
             sources=[
                 (s.name, s.watcher.last_report, s.watcher.last_success_wall) for s in rt.sources
             ],
             tasks=[t for s in rt.sources for t in s.watcher.actionable()],
             rules=rt.rules,
-            actions=services.journal.recent_grouped(since, limit=25),  # a failure streak: one row
+            actions=actions,
             actions_since=since,
         )

@@ -38,8 +38,10 @@ class Leading:
         elector: Elector,
         clock: Clock,
         rng: random.Random,
+        on_lead: Callable[[], None] = lambda: None,
     ) -> None:
         self._sources = sources
+        self._on_lead = on_lead
         self._elector = elector
         self._clock = clock
         self._rng = rng
@@ -85,6 +87,7 @@ class Leading:
         """Each time this replica gains leadership, run the loops until it loses it."""
         while True:
             await self._elector.wait_until(True)
+            self._on_lead()  # a new leadership: the next intent begins a new term
             for s in sources:  # a beat from an earlier term must not read as a stalled loop
                 s.loop.heartbeat.last = s.loop.heartbeat.in_cycle_since = None
             async with anyio.create_task_group() as loops:

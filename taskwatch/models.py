@@ -166,6 +166,18 @@ class AuditRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Switch:
+    """The shared kill switch as the journal holds it: its newest event, or off when none."""
+
+    paused: bool = False
+    actor: str | None = None
+    """Who flipped it (a web user, ``anonymous@<address>``, ``cli:<user>``); None: never."""
+    time: float | None = None
+    """UTC epoch seconds of the flip."""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ActionGroup(AuditRecord):
     """The newest record of a group of like records, with how many there were since when."""
 

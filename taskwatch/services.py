@@ -1,7 +1,8 @@
 """What lives as long as the process, built once from the first configuration.
 
-The transport (its timeouts and body limit), the action journal, the executor (its grace memory,
-per-hour counts and kill switch outlive reloads), the notifier host (one queue for the daemon's
+The transport (its timeouts and body limit), the action journal (SQLite or PostgreSQL, as
+``state`` says), the leadership term it fences intents with, the executor (its grace memory and
+configuration kill switch outlive reloads), the notifier host (one queue for the daemon's
 whole life, see :class:`~taskwatch.actions.notify.NotifierHost`) and the elector with its Lease
 store. A reload does not rebuild any of them: :class:`~taskwatch.runtime.Runtime` carries the same
 :class:`Services` from one configuration to the next, and changes to ``http``, ``state`` or
@@ -18,9 +19,11 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from taskwatch.actions.backend import IN_FLIGHT
 from taskwatch.actions.executor import Executor
 from taskwatch.actions.journal import Journal
 from taskwatch.actions.notify import Notifier, NotifierHost, Target
+from taskwatch.actions.opening import journal_for
 from taskwatch.clock import Clock
 from taskwatch.leader.election import Elector, KubernetesElector, StandaloneElector, Timings
 from taskwatch.leader.lease import KubernetesLeaseStore
@@ -28,6 +31,7 @@ from taskwatch.metrics.registry import Metrics
 from taskwatch.policy.rules import Rule
 from taskwatch.settings import Settings
 from taskwatch.tencent.transport import Timeouts, Transport
+from taskwatch.tenure import Tenure
 
 
 @dataclass(slots=True)
@@ -42,6 +46,8 @@ class Services:
     notifications: NotifierHost
     elector: Elector
     executor: Executor
+    tenure: Tenure
+    """This replica's leadership term in the journal (intents carry it with election on)."""
     lease_store: KubernetesLeaseStore | None = None
     """The Lease store the elector uses (closed on stop); None without leader election."""
 
@@ -71,8 +77,16 @@ def build_services(
     lease_store: KubernetesLeaseStore | None = None
     if elector is None:
         elector, lease_store = _elector(settings, clock=clock, metrics=metrics, rng=rng)
-    journal = Journal(settings.state.path, clock=clock)
+    journal = journal_for(
+        settings.state,
+        clock=clock,
+        # an intent younger than every attempt of a call may still be in flight
+        in_flight=max(IN_FLIGHT, settings.api.retry_attempts * settings.api.timeout),
+    )
     notifications = NotifierHost(build_notifier(settings, clock=clock, metrics=metrics))
+    tenure = Tenure(
+        journal, elector.identity, fenced=settings.leader.enabled, leading=elector.is_leader
+    )
     actions = settings.actions
     executor = Executor(
         rules=rules,
@@ -85,6 +99,7 @@ def build_services(
         retry_after=actions.retry_after,
         paused=actions.paused,
         may_act=elector.is_leader,
+        term=tenure.current,
     )
     metrics.set_actions_paused(actions.paused)
     metrics.set_leader(elector.is_leader())
@@ -97,6 +112,7 @@ def build_services(
         notifications=notifications,
         elector=elector,
         executor=executor,
+        tenure=tenure,
         lease_store=lease_store,
     )
 

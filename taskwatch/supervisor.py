@@ -46,12 +46,13 @@ from taskwatch.actions.executor import Executor
 from taskwatch.actions.journal import Journal
 from taskwatch.actions.notify import NotifierHost
 from taskwatch.clock import Clock, SystemClock
-from taskwatch.errors import ConfigError
+from taskwatch.errors import ConfigError, StoreError
 from taskwatch.health import Health
 from taskwatch.leader.election import Elector
 from taskwatch.leading import Leading
 from taskwatch.limiter import BucketStats
 from taskwatch.metrics.registry import Metrics
+from taskwatch.models import Switch
 from taskwatch.policy.rules import Rule, compile_rules
 from taskwatch.runtime import Runtime, Source, build_runtime
 from taskwatch.runtime import load_config as load_config
@@ -111,7 +112,11 @@ class Supervisor:
         self.health = Health(lambda: self.runtime, systemd=self.systemd, started_wall=started)
         self.runtime: Runtime = self._build(settings, rules, previous=None)
         self.leading = Leading(
-            lambda: self.runtime.sources, elector=self.elector, clock=self.clock, rng=self.rng
+            lambda: self.runtime.sources,
+            elector=self.elector,
+            clock=self.clock,
+            rng=self.rng,
+            on_lead=self.services.tenure.reset,
         )
         self.metrics.watch_limiter(self)
         self.metrics.config_loaded(True)
@@ -267,12 +272,39 @@ class Supervisor:
 
     # --- controls -----------------------------------------------------------------------------
 
-    def pause(self) -> None:
-        """The kill switch (``POST /-/pause``): no action until :meth:`resume`."""
-        self.executor.pause()
+    @contextlib.contextmanager
+    def _journal_at_hand(self) -> Iterator[None]:
+        """The journal, open: as it is while the daemon runs, or opened for the call (a switch
+        flipped between two :meth:`run_once`)."""
+        if self.journal.is_open:
+            yield
+            return
+        with self.journal:
+            yield
 
-    def resume(self) -> None:
-        self.executor.resume()
+    def pause(self, *, actor: str = "api", reason: str = "") -> dict[str, Any]:
+        """The shared kill switch (``POST /-/pause``): kept in the journal, so every replica
+        sharing it holds at its next intent, and it survives restarts until :meth:`resume`. If
+        the journal refuses the write, this process holds anyway (until a resume) and the
+        :class:`~taskwatch.errors.StoreError` is raised for the caller to report."""
+        try:
+            with self._journal_at_hand():
+                switch = self.journal.set_switch(paused=True, actor=actor, reason=reason)
+        except StoreError:
+            self.executor.hold_here()
+            raise
+        self.executor.observe_switch(switch)
+        return _switch_view(switch)
+
+    def resume(self, *, actor: str = "api", reason: str = "") -> dict[str, Any]:
+        """Release the shared kill switch (``POST /-/resume``), and a pause this process held
+        alone because the journal refused it. ``actions.paused: true`` in the file still holds:
+        the file's switch is changed in the file."""
+        with self._journal_at_hand():
+            switch = self.journal.set_switch(paused=False, actor=actor, reason=reason)
+        self.executor.observe_switch(switch)
+        self.executor.release_here()
+        return _switch_view(switch)
 
     async def reload(self) -> tuple[bool, str]:
         """Re-read the configuration file; keep the last good one if the new one is bad."""
@@ -304,3 +336,15 @@ class Supervisor:
 
     def status_snapshot(self) -> StatusSnapshot:
         return self.health.status_snapshot()
+
+
+def _switch_view(switch: Switch) -> dict[str, Any]:
+    """What ``POST /-/pause`` and ``/-/resume`` answer: the shared switch as the journal holds
+    it."""
+    return {
+        "actions_paused": switch.paused,
+        "shared": True,
+        "by": switch.actor,
+        "at": switch.time,
+        "reason": switch.reason,
+    }

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from taskwatch.actions.journal import Journal
+from taskwatch.actions.sqlite import SqliteJournal as Journal
 from taskwatch.cli.audit import format_table, parse_since, run_audit, to_json
 from taskwatch.clock import ManualClock
 from taskwatch.errors import StoreError

@@ -200,7 +200,7 @@ async def test_a_bad_rule_exits_2_with_one_line_naming_the_rule(
 
 
 async def test_audit_lists_the_journal_as_a_table_and_as_json(tmp_path: Path) -> None:
-    from taskwatch.actions.journal import Journal
+    from taskwatch.actions.sqlite import SqliteJournal as Journal
     from taskwatch.clock import SystemClock
     from taskwatch.models import Outcome
 

@@ -3,8 +3,8 @@ to a temporary directory, adds one deliberate import, and runs ``lint-imports`` 
 
 A contract that is always kept proves nothing; these show that the emulator stays out of the
 daemon (supervisor, executor), that the emulator stays out of the daemon's wire code, and that
-kubernetes_asyncio, bcrypt and yaml are confined to the modules that own them. The unchanged
-copy is checked too, so a failure here points at the added import, not at the tree.
+kubernetes_asyncio, psycopg, bcrypt and yaml are confined to the modules that own them. The
+unchanged copy is checked too, so a failure here points at the added import, not at the tree.
 """
 
 from __future__ import annotations
@@ -95,6 +95,12 @@ def test_the_tree_as_it_is_keeps_every_contract(pristine: Path) -> None:
             "import kubernetes_asyncio",
             "only the Lease store imports kubernetes_asyncio",
             id="kubernetes-outside-lease",
+        ),
+        pytest.param(
+            "taskwatch/actions/dsn.py",
+            "import psycopg",
+            "psycopg only in actions.postgres and settings.state",
+            id="psycopg-outside-postgres",
         ),
         pytest.param(
             "taskwatch/web/server.py",

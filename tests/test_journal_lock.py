@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from taskwatch.actions.journal import Journal
 from taskwatch.actions.lock import JournalBusyError, lock_path
+from taskwatch.actions.sqlite import SqliteJournal as Journal
 from taskwatch.clock import ManualClock
 from taskwatch.errors import StoreError
 
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HOLDER = """
 import sys
 from taskwatch.clock import SystemClock
-from taskwatch.actions.journal import Journal
+from taskwatch.actions.sqlite import SqliteJournal as Journal
 
 journal = Journal(sys.argv[1], clock=SystemClock())
 journal.open()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -16,7 +16,7 @@ import pytest
 import structlog
 from prometheus_client import CollectorRegistry
 
-from taskwatch.errors import ConfigError
+from taskwatch.errors import ConfigError, StoreError
 from taskwatch.metrics.registry import Metrics
 from taskwatch.settings import parse_settings
 from taskwatch.web.lifecycle import warn_if_unprotected
@@ -38,14 +38,26 @@ class Healthy:
 
 @dataclass
 class Switches:
+    """Controls the test reads back: who flipped the switch and why, as the handler said."""
+
     paused: bool = False
     reloads: int = 0
+    flips: list[tuple[bool, str, str]] = field(default_factory=list)
+    refuse: bool = False
+    """The journal refuses the write (StoreError)."""
 
-    def pause(self) -> None:
-        self.paused = True
+    def pause(self, *, actor: str, reason: str) -> dict[str, Any]:
+        return self._flip(True, actor, reason)
 
-    def resume(self) -> None:
-        self.paused = False
+    def resume(self, *, actor: str, reason: str) -> dict[str, Any]:
+        return self._flip(False, actor, reason)
+
+    def _flip(self, paused: bool, actor: str, reason: str) -> dict[str, Any]:
+        if self.refuse:
+            raise StoreError("postgresql://tw@db/tw: cannot flip the kill switch: down", path="db")
+        self.paused = paused
+        self.flips.append((paused, actor, reason))
+        return {"actions_paused": paused}
 
     async def reload(self) -> tuple[bool, str]:
         self.reloads += 1
@@ -127,6 +139,40 @@ async def test_a_json_post_from_the_servers_own_origin_works() -> None:
         assert s.switches.paused
 
 
+async def test_the_switch_records_who_and_why_from_the_peer_address_and_the_json_reason() -> None:
+    async with served(lifecycle=True) as s:
+        status, _ = await s.post("/-/pause", json={"reason": "INC-42 runaway aborts"})
+        assert status == 200
+        status, _ = await s.post("/-/resume")
+        assert status == 200
+        assert s.switches.flips == [
+            (True, "anonymous@127.0.0.1", "INC-42 runaway aborts"),
+            (False, "anonymous@127.0.0.1", ""),
+        ]
+
+
+async def test_a_reason_that_is_not_a_string_or_too_long_is_refused_and_changes_nothing() -> None:
+    async with served(lifecycle=True) as s:
+        for body in ({"reason": 42}, ["why"], {"reason": "x" * 1001}):
+            status, answer = await s.post("/-/pause", json=body)
+            assert status == 400, body
+            assert "reason" in answer["error"] or "body" in answer["error"]
+        assert s.switches.flips == []
+
+
+async def test_a_switch_the_journal_refuses_answers_503_and_says_it_is_not_shared() -> None:
+    async with served(lifecycle=True) as s:
+        s.switches.refuse = True
+        status, answer = await s.post("/-/pause")
+        assert status == 503
+        assert answer["shared"] is False
+        assert answer["actions_paused"] is True
+        assert "cannot flip the kill switch" in answer["error"]
+        status, answer = await s.post("/-/resume")
+        assert status == 503
+        assert answer["actions_paused"] is True  # a refused resume changed nothing
+
+
 # --- cross-site requests --------------------------------------------------------------------
 
 
@@ -199,6 +245,7 @@ async def test_with_users_the_switches_need_one_even_from_the_same_origin() -> N
             200,
             {"actions_paused": True},
         )
+        assert s.switches.flips == [(True, "ops", "")]  # the user, not the address
 
 
 async def test_a_user_does_not_make_a_cross_site_post_acceptable() -> None:

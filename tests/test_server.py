@@ -227,11 +227,13 @@ class FakeControls:
     reload_raises: bool = False
     reloads: int = 0
 
-    def pause(self) -> None:
+    def pause(self, *, actor: str, reason: str) -> dict[str, Any]:
         self.paused = True
+        return {"actions_paused": True}
 
-    def resume(self) -> None:
+    def resume(self, *, actor: str, reason: str) -> dict[str, Any]:
         self.paused = False
+        return {"actions_paused": False}
 
     async def reload(self) -> tuple[bool, str]:
         self.reloads += 1

@@ -47,11 +47,13 @@ class Healthy:
 class Switches:
     paused = False
 
-    def pause(self) -> None:
+    def pause(self, *, actor: str, reason: str) -> dict[str, bool]:
         self.paused = True
+        return {"actions_paused": True}
 
-    def resume(self) -> None:
+    def resume(self, *, actor: str, reason: str) -> dict[str, bool]:
         self.paused = False
+        return {"actions_paused": False}
 
     async def reload(self) -> tuple[bool, str]:
         return True, "reloaded"

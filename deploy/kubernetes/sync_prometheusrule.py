@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Write prometheusrule.yaml from ../prometheus/rules.yml: the alert rules have one source.
+"""Write base/prometheusrule.yaml from ../prometheus/rules.yml: the alert rules have one source.
 
-    python3 deploy/kubernetes/sync_prometheusrule.py           # rewrite prometheusrule.yaml
+    python3 deploy/kubernetes/sync_prometheusrule.py           # rewrite base/prometheusrule.yaml
     python3 deploy/kubernetes/sync_prometheusrule.py --check   # exit 1 if it is out of date
 
 The PrometheusRule's ``spec`` is the rule file's text from ``groups:`` on, indented by two spaces
@@ -19,7 +19,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE.parent / "prometheus" / "rules.yml"
-TARGET = HERE / "prometheusrule.yaml"
+TARGET = HERE / "base" / "prometheusrule.yaml"
 
 HEADER = """\
 # GENERATED from deploy/prometheus/rules.yml by deploy/kubernetes/sync_prometheusrule.py:

@@ -11,9 +11,12 @@ passed the executor's gate (never twice, caps, dry-run):
    decided again next cycle;
 3. **intent** (durable) → **call** (sent once) → **outcome**, shielded from cancellation: a stop or
    a reload never falls between an intent and its outcome (the transport's timeouts bound how
-   long that takes);
+   long that takes). The intent carries this replica's leadership term and the rule's
+   ``per_hour`` cap, and the journal refuses it (:class:`~taskwatch.errors.IntentRefused`: nothing
+   is sent) while paused, for an ended term, at the cap counted over every writer, or beside
+   another writer's live intent for the task;
 4. a prior intent whose outcome was in doubt is closed: ``already_done`` if the fence saw the task
-   ended, else ``failed`` ("superseded") once a new intent was written for the still running task.
+   ended, else ``failed`` ("superseded") by the new intent, in the same transaction.
 
 :func:`call_once` sorts what the API answered: ``already_done`` (the task is not active or not
 found), ``failed`` worth another round (throttled past the client's own retries, an
@@ -29,18 +32,20 @@ sent while the journal or a fresh observation says the first one may have worked
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
 import structlog
 
+from taskwatch.actions.caps import HOUR
 from taskwatch.actions.guard import JournalGuard
 from taskwatch.actions.journal import Journal
 from taskwatch.actions.notify import Notifier
 from taskwatch.actions.streaks import FailureStreaks, record_of, where_of
 from taskwatch.clock import Clock
-from taskwatch.errors import StoreError, TaskwatchError
+from taskwatch.errors import IntentRefused, StoreError, TaskwatchError
 from taskwatch.models import ACTIONABLE_WHEN_DONE, AuditRecord, Decision, Outcome, Phase, Task
 from taskwatch.policy.engine import evaluate
 from taskwatch.policy.grace import StreakKey
@@ -60,6 +65,7 @@ log = structlog.get_logger(__name__)
 
 IN_DOUBT_HORIZON = 7 * 24 * 3600.0
 """How far back unknown outcomes are settled (the MPS task window)."""
+_DOUBT = {Outcome.UNKNOWN.value: "an unknown outcome", "intent": "an intent without outcome"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +138,7 @@ class Actor:
         notifier: Notifier | None,
         may_act: Callable[[], bool],
         now: float,
+        term: Callable[[], int | None] = lambda: None,
     ) -> ActionReport | None:
         """Fence and act on ``decision`` (of ``rule``); ``prior`` is the journal's in-doubt
         record of the same action, if any. ``None``: nothing decided (leadership lost, or the
@@ -158,14 +165,14 @@ class Actor:
                 else (Outcome.FENCED, "no longer matches")
             )
             if gone and prior is not None:
-                self.guard.outcome(
+                await self.guard.outcome(
                     prior.id,
                     action_key,
                     result=result,
                     message=f"re-described after an unknown outcome: {why}",
                 )
             else:
-                self.guard.record(
+                await self.guard.record(
                     self.journal.record,
                     **where,
                     params=params,
@@ -180,20 +187,25 @@ class Actor:
         if not may_act():  # leadership may have been lost during the fence
             log.warning("action.not_leader", **where)
             return None
+        cap = rule.caps.per_hour
         with anyio.CancelScope(shield=True):
-            intent = self.guard.write("intent", self.journal.intent, **where, params=params)
+
+            def write_intent() -> int:  # the term too is read where the journal is called
+                return self.journal.intent(
+                    **where, params=params, term=term(),
+                    per_hour=None if cap is None else (cap, now - HOUR),
+                    supersedes=None if prior is None else prior.id,
+                )  # fmt: skip
+
+            try:
+                intent = await self.guard.write("intent", write_intent)
+            except IntentRefused as refusal:
+                return await self._refused(refusal, rule, task.id, where, params)
             called = await call_once(adapter, rule, task.id)
-            self.guard.outcome(
+            await self.guard.outcome(
                 intent, action_key, result=called.result, code=called.code,
                 request_id=called.request_id, message=called.message,
             )  # fmt: skip
-        if prior is not None:
-            self.guard.outcome(
-                prior.id,
-                action_key,
-                result=Outcome.FAILED,
-                message=f"superseded by intent {intent}: task was still running",
-            )
         told = record_of(
             intent, where, "enforce", called.result, now, code=called.code,
             request_id=called.request_id, message=called.message,
@@ -203,19 +215,46 @@ class Actor:
             rule.name, task.id, rule.action, called.result, called.code or "", called.again
         )
 
+    async def _refused(
+        self,
+        refusal: IntentRefused,
+        rule: Rule,
+        task_id: str,
+        where: dict[str, str],
+        params: Mapping[str, Any],
+    ) -> ActionReport | None:
+        """The journal refused the intent: nothing was sent. The kill switch and the shared
+        per-hour cap are caps (``skipped_cap``); another writer's live intent is a fence
+        (``fenced``); an ended term means this replica no longer leads (nothing decided)."""
+        log.warning("action.refused", why=refusal.why, reason=str(refusal), **where)
+        if refusal.why == "term":
+            return None
+        result = Outcome.SKIPPED_CAP if refusal.why in ("paused", "cap") else Outcome.FENCED
+        await self.guard.record(
+            self.journal.record, **where, params=params, result=result, mode="enforce",
+            message=f"the journal refused the intent: {refusal}",
+        )  # fmt: skip
+        return ActionReport(rule.name, task_id, rule.action, result, str(refusal))
+
     async def settle(self, adapter: Adapter, listed: set[str], now: float) -> None:
         """Resolve ``unknown`` outcomes whose task left the listing: re-describe it once; a task
-        that ended (most likely by that very call) is recorded ``already_done``. Listed tasks are
-        settled by :meth:`enforce`, which re-describes before deciding again."""
+        that ended (most likely by that very call) is recorded ``already_done``. In a shared
+        journal, intents without any outcome older than its ``in_flight`` too: another replica
+        wrote them and died (this replica's start reconciled only those already that old).
+        Listed tasks are settled by :meth:`enforce`, which re-describes before deciding again."""
         src = adapter.source
         try:
-            recent = self.guard.read(self.journal.recent, now - IN_DOUBT_HORIZON)
+            recent = await self.guard.read(self.journal.recent, now - IN_DOUBT_HORIZON)
         except StoreError:
             return  # counted and said; settled at a later cycle
+        abandoned = now - self.journal.in_flight if self.journal.shared else None
         doubtful = [
             r
             for r in recent
-            if r.result == Outcome.UNKNOWN.value
+            if (
+                r.result == Outcome.UNKNOWN.value
+                or (r.result == "intent" and abandoned is not None and r.time < abandoned)
+            )
             and (r.account, r.product, r.region) == (src.account, src.product, src.region)
             and r.task_id not in listed
         ]
@@ -225,10 +264,10 @@ class Actor:
             except TaskwatchError:
                 return  # try again next cycle
             if ended(src.product, fresh):
-                self.guard.outcome(
+                await self.guard.outcome(
                     record.id,
                     (record.account, record.product, record.task_id, record.action),
                     result=Outcome.ALREADY_DONE,
-                    message="re-described after an unknown outcome: task ended",
+                    message=f"re-described after {_DOUBT[record.result]}: task ended",
                 )
                 log.info("journal.settled", intent=record.id, task=record.task_id)

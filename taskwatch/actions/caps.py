@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from taskwatch.models import Outcome
@@ -51,10 +51,12 @@ class Budget:
     def total(self) -> int:
         return sum(self.per_rule.values())
 
-    def cap(self, rule: Rule, *, paused: bool, per_hour: Callable[[Rule], int]) -> str | None:
+    async def cap(
+        self, rule: Rule, *, paused: bool, per_hour: Callable[[Rule], Awaitable[int]]
+    ) -> str | None:
         """The cap that holds ``rule``'s next decision back (a reason for logs and the report),
-        or ``None``. ``per_hour(rule)`` counts the rule's recent actions; it is asked last and
-        only if the rule has a ``per_hour`` cap."""
+        or ``None``. ``per_hour(rule)`` counts the rule's recent actions (a journal read); it is
+        awaited last and only if the rule has a ``per_hour`` cap."""
         if paused:
             return PAUSED
         if self.total >= self.max_per_cycle:
@@ -67,7 +69,7 @@ class Budget:
             allowed = max(1, math.floor(caps.percent / 100 * self.active))
             if done >= allowed:
                 return f"percent {caps.percent:g}% of {self.active} active = {allowed}"
-        if caps.per_hour is not None and per_hour(rule) >= caps.per_hour:
+        if caps.per_hour is not None and await per_hour(rule) >= caps.per_hour:
             return f"per_hour {caps.per_hour}"
         return None
 

@@ -10,8 +10,11 @@ longest-running offenders acted on first. For each due decision:
    or already-done action is not repeated. An intent without outcome (a crash) or an ``unknown``
    outcome (timeout, reset) is handed to the fence as *in doubt*: only a task that is provably
    still running and still matching is acted on again;
-2. **caps** (:mod:`taskwatch.actions.caps`; they hold in dry-run too): the kill switch, the global
-   cap per cycle, then the rule's ``per_cycle``, ``percent`` and ``per_hour``;
+2. **caps** (:mod:`taskwatch.actions.caps`; they hold in dry-run too): the kill switch (the
+   configuration's, or the shared one the journal holds, read at the start of every cycle), the
+   global cap per cycle, then the rule's ``per_cycle``, ``percent`` and ``per_hour``; the journal
+   checks the shared switch and ``per_hour`` again inside every intent's transaction, counted over
+   every process that writes it;
 3. **dry-run** decisions record a ``would`` row (once per match streak) and stop here;
 4. **act** (:mod:`taskwatch.actions.attempt`): leadership, fence, intent, one call, outcome;
 5. **again, within the cycle**: a call that failed transiently or whose outcome is unknown is tried
@@ -24,13 +27,15 @@ The journal is used through :class:`~taskwatch.actions.guard.JournalGuard` (a fa
 sends nothing and the rest of the cycle is reported ``failed``; a failed outcome is still told and
 written later), and people are told through :class:`~taskwatch.actions.streaks.FailureStreaks`.
 
-Not guaranteed: exactly-once at the API. Leases and fencing make a second action very unlikely, but
-the API has no idempotency key; what is guaranteed is that taskwatch never sends a second action
-while its journal or a fresh observation says the first one may have worked.
+Not guaranteed: exactly-once at the API. The journal refuses a second live intent for a task and
+an intent of an ended leadership term, but the API has no idempotency key; what is guaranteed is
+that taskwatch never sends a second action while its journal or a fresh observation says the
+first one may have worked.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -46,9 +51,9 @@ from taskwatch.actions.streaks import FailureStreaks, notify, record_of, where_o
 from taskwatch.clock import Clock
 from taskwatch.errors import StoreError
 from taskwatch.metrics.registry import Metrics
-from taskwatch.models import Decision, Outcome, SourceKey, Task
+from taskwatch.models import Decision, Outcome, SourceKey, Switch, Task
 from taskwatch.policy.engine import evaluate
-from taskwatch.policy.grace import GraceMemory, StreakKey
+from taskwatch.policy.grace import Graced, GraceMemory, StreakKey
 from taskwatch.policy.rules import Rule
 from taskwatch.products.base import Adapter, CallCounter
 
@@ -76,8 +81,17 @@ class Executor:
     notifier: Notifier | None = None
     max_per_cycle: int = 20
     paused: bool = False
+    """The configuration's kill switch (``actions.paused``): this process only."""
+    switch: Switch = field(default_factory=Switch)
+    """The shared kill switch as the journal held it at the start of the cycle (every intent
+    reads it again in its own transaction)."""
+    held_here: bool = False
+    """A pause the journal refused to keep (``POST /-/pause`` while it failed): this process
+    holds alone until a resume."""
     may_act: Callable[[], bool] = field(default=lambda: True)
     """Leadership: asked right before every destructive call."""
+    term: Callable[[], int | None] = field(default=lambda: None)
+    """This replica's leadership term, carried by every intent (None: no election)."""
     attempts: int = 3
     """Calls per task per cycle at most (rounds), the first included."""
     retry_after: float = 5.0
@@ -85,7 +99,10 @@ class Executor:
     unknown: longer than a late answer takes to land, so the fence sees its effect."""
     sleep: Callable[[float], Awaitable[object]] = anyio.sleep
     grace: GraceMemory = field(default_factory=GraceMemory)
-    """Since when each (policy, source, task) has matched: policy state, kept across cycles."""
+    """Since when each (policy, source, task) has matched: policy state, kept across cycles, and
+    in the journal across restarts and failovers."""
+    _restored: set[str] = field(default_factory=set)
+    """Sources whose grace streaks were restored from the journal."""
     _would: set[StreakKey] = field(default_factory=set)
     """Dry-run decisions already recorded in this match streak (recorded once, like actions)."""
     streaks: FailureStreaks = field(default_factory=FailureStreaks)
@@ -97,16 +114,43 @@ class Executor:
         self.guard = JournalGuard(self.journal, self.metrics, self.clock)
         self.actor = Actor(self.guard, self.journal, self.clock, self.streaks)
 
+    @property
+    def held(self) -> bool:
+        """Whether a kill switch holds every action (and dry-run record) back: the
+        configuration's, the shared one, or a pause held here alone."""
+        return self.paused or self.switch.paused or self.held_here
+
+    def hold_here(self) -> None:
+        """Hold this process back alone (the journal refused to keep a pause)."""
+        self.held_here = True
+        self.metrics.set_actions_paused(True)
+        log.warning("actions.paused", source="process", reason="the journal refused the pause")
+
+    def release_here(self) -> None:
+        """End a pause held here alone."""
+        if self.held_here:
+            self.held_here = False
+            self.metrics.set_actions_paused(self.held)
+
     def pause(self) -> None:
-        """The kill switch: no action (and no dry-run record) until :meth:`resume`."""
+        """The configuration's kill switch: no action (and no dry-run record) until
+        :meth:`resume`."""
         self.paused = True
         self.metrics.set_actions_paused(True)
-        log.warning("actions.paused")
+        log.warning("actions.paused", source="configuration")
 
     def resume(self) -> None:
         self.paused = False
-        self.metrics.set_actions_paused(False)
-        log.warning("actions.resumed")
+        self.metrics.set_actions_paused(self.held)
+        log.warning("actions.resumed", source="configuration", still_held=self.held)
+
+    def observe_switch(self, switch: Switch) -> None:
+        """The shared kill switch as just read or set; logged when it changed."""
+        if switch != self.switch:
+            event = "actions.paused" if switch.paused else "actions.resumed"
+            log.warning(event, source="journal", by=switch.actor, reason=switch.reason)
+        self.switch = switch
+        self.metrics.set_actions_paused(self.held)
 
     def reconcile(self) -> int:
         """At start: intents a crash left without outcome become ``unknown``; the next cycle
@@ -121,13 +165,18 @@ class Executor:
             return []
         active = list(tasks)
         now = self.clock.now().timestamp()
-        self.guard.flush()  # outcomes the journal refused earlier
-        await self.actor.settle(adapter, {t.id for t in active}, now)
-        pending = self._due(rules, active, str(source), now)
+        refused: StoreError | None = None  # the journal failed: nothing more is tried this cycle
+        try:  # the switch first: when the journal is down, one failed call and no more
+            self.observe_switch(await self.guard.read(self.journal.switch))
+        except StoreError as exc:
+            refused = exc
+        if refused is None:
+            await self.guard.flush()  # outcomes the journal refused earlier
+            await self.actor.settle(adapter, {t.id for t in active}, now)
+        pending = await self._due(rules, active, str(source), now, journal=refused is None)
         reports: list[ActionReport] = []
         budget = Budget(self.max_per_cycle, len(active))
         calls = CallCounter()
-        refused: StoreError | None = None  # the journal failed: nothing more is tried this cycle
         for round_ in range(1, self.attempts + 1):
             again: list[Due] = []
             in_doubt = False
@@ -165,13 +214,25 @@ class Executor:
 
     # --- selection ----------------------------------------------------------------------------
 
-    def _due(
-        self, rules: Sequence[Rule], active: Sequence[Task], source: str, now: float
+    async def _due(
+        self,
+        rules: Sequence[Rule],
+        active: Sequence[Task],
+        source: str,
+        now: float,
+        *,
+        journal: bool = True,
     ) -> list[Due]:
         """The engine's decisions that are due by grace, paired with their rule, oldest task
-        first. Streaks that ended forget their dry-run record and end their failure streak."""
+        first. Streaks that ended forget their dry-run record and end their failure streak.
+        ``journal``: the grace streaks are restored from and kept in the journal (not while it
+        fails: the memory carries on alone)."""
         decisions = [d for task in active for d in evaluate(rules, task, now=now)]
+        if journal:
+            await self._restore_grace(source)
         graced = self.grace.observe(source, decisions, now)
+        if journal:
+            await self._keep_grace(source, graced, now)
         for decision in graced.started:
             self.metrics.policy_matched(decision.policy)
         for key in graced.ended:
@@ -183,6 +244,27 @@ class Executor:
         due = [(by_name[d.policy], d) for d in graced.due]
         due.sort(key=lambda rd: (rd[1].task.started or rd[1].task.created or now, rd[1].task.id))
         return due
+
+    async def _restore_grace(self, source: str) -> None:
+        """At this process's first cycle of ``source``: the streaks the journal kept (a restart,
+        a failover), so each grace resumes where it stood. Tried again next cycle on failure."""
+        if source in self._restored:
+            return
+        try:
+            self.grace.restore(source, await self.guard.read(self.journal.grace_streaks, source))
+        except StoreError:
+            return  # counted by the guard
+        self._restored.add(source)
+
+    async def _keep_grace(self, source: str, graced: Graced, now: float) -> None:
+        """Streaks that began or ended this cycle, into the journal. A failure is counted by the
+        guard and otherwise ignored: the memory still holds them."""
+        started = [(d.policy, d.task.id, now) for d in graced.started]
+        ended = [(policy, task_id) for policy, _, task_id in graced.ended]
+        if not started and not ended:
+            return  # nothing written is not a write that worked (it would end a failure streak)
+        with contextlib.suppress(StoreError):
+            await self.guard.write("record", self.journal.update_grace, source, started, ended)
 
     # --- one decision -------------------------------------------------------------------------
 
@@ -207,7 +289,11 @@ class Executor:
         action_key = (src.account, src.product, task.id, rule.action)
         if decision.enforce and self.guard.settled(action_key):
             return None  # done, though the journal has not taken the outcome yet
-        last = self.guard.read(self.journal.last_action, *action_key) if decision.enforce else None
+        last = (
+            await self.guard.read(self.journal.last_action, *action_key)
+            if decision.enforce
+            else None
+        )
         if last is not None and last.result in SETTLED:
             return None  # already handled; the listing has not caught up yet
         # A call that may have worked (a crash, a timeout): the fence decides whether it did. A
@@ -219,29 +305,31 @@ class Executor:
         # A later round's task already passed the caps in the first round; only the kill switch
         # stops it now.
         if first:
-            cap = budget.cap(rule, paused=self.paused, per_hour=lambda r: self._per_hour(r, now))
+            cap = await budget.cap(
+                rule, paused=self.held, per_hour=lambda r: self._per_hour(r, now)
+            )
         else:
-            cap = PAUSED if self.paused else None
+            cap = PAUSED if self.held else None
         if cap:
             log.info("action.capped", policy=rule.name, task=task.id, cap=cap)
             return ActionReport(rule.name, task.id, rule.action, Outcome.SKIPPED_CAP, cap)
         if not decision.enforce:
             where = where_of(src, rule, task)
             params = adapter.action_params(task.id, operator=rule.operator)
-            rid = self.guard.write("record", self.journal.would, **where, params=params)
+            rid = await self.guard.write("record", self.journal.would, **where, params=params)
             self._would.add(streak)
             notify(self.notifier, record_of(rid, where, "dry-run", Outcome.WOULD, now))
             log.info("action.would", **where)
             return ActionReport(rule.name, task.id, rule.action, Outcome.WOULD)
         return await self.actor.enforce(
             adapter, rule, decision, prior=prior, calls=calls, notifier=self.notifier,
-            may_act=self.may_act, now=now,
+            may_act=self.may_act, now=now, term=self.term,
         )  # fmt: skip
 
-    def _per_hour(self, rule: Rule, now: float) -> int:
+    async def _per_hour(self, rule: Rule, now: float) -> int:
         """The rule's actions in the last hour, from the journal (dry-run rules: its ``would``
         rows too)."""
-        return self.guard.read(
+        return await self.guard.read(
             self.journal.count_since, rule.name, now - HOUR, include_dry_run=not rule.enforce
         )
 

@@ -34,10 +34,12 @@ clears at the next successful write, so while nothing needs writing it stays as 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, ParamSpec, TypeVar
 
+import anyio
 import structlog
 
 from taskwatch.actions.journal import Journal
@@ -87,9 +89,10 @@ class JournalGuard:
 
     def reconcile(self) -> int:
         """At start: intents a crash left without outcome become ``unknown`` (their tasks are
-        re-described before anything is sent again); how many. A failure here raises: a journal
-        that cannot be written at start stops the start."""
-        stale = self.journal.unresolved()
+        re-described before anything is sent again); how many. In a shared journal only those
+        older than its ``in_flight`` (another replica may be waiting on a younger one). A
+        failure here raises: a journal that cannot be written at start stops the start."""
+        stale = self.journal.reconcilable()
         for record in stale:
             self.journal.outcome(
                 record.id,
@@ -105,36 +108,44 @@ class JournalGuard:
             )
         return len(stale)
 
-    def read(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    async def read(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """``fn(*args, **kwargs)``, a journal read: a failure is counted and re-raised."""
         try:
-            return fn(*args, **kwargs)
+            return await self._call(fn, *args, **kwargs)
         except StoreError as exc:
             self.failed("read", exc)
             raise
 
-    def write(
+    async def write(
         self, operation: Operation, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """``fn(*args, **kwargs)``, a journal write: a failure is counted and re-raised, a
         success ends a failure streak."""
         try:
-            value = fn(*args, **kwargs)
+            value = await self._call(fn, *args, **kwargs)
         except StoreError as exc:
             self.failed(operation, exc)
             raise
         self._wrote()
         return value
 
-    def record(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T | None:
+    async def record(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T | None:
         """``fn(*args, **kwargs)``, a decision that sent nothing (``would`` aside): a failure is
         counted and ``None`` returned; only the audit line is lost."""
         try:
-            return self.write("record", fn, *args, **kwargs)
+            return await self.write("record", fn, *args, **kwargs)
         except StoreError:
             return None
 
-    def outcome(
+    async def _call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """A shared journal's calls run in a worker thread: a network round trip, and seconds
+        while the database is unreachable, must not stall the loop (probes, metrics, scans). A
+        local SQLite file is called on the loop: micro- to milliseconds, fsync included."""
+        if not self.journal.shared:
+            return fn(*args, **kwargs)
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+
+    async def outcome(
         self,
         intent_id: int,
         key: ActionKey,
@@ -148,17 +159,17 @@ class JournalGuard:
         written."""
         kept = _Kept(key, result, code, request_id, message)
         try:
-            self._write_kept(intent_id, kept)
+            await self._write_kept(intent_id, kept)
         except StoreError:
             self._kept[intent_id] = kept
             return False
         return True
 
-    def flush(self) -> None:
+    async def flush(self) -> None:
         """Write the outcomes the journal refused earlier, oldest first, until one fails."""
         for intent_id, kept in list(self._kept.items()):
             try:
-                self._write_kept(intent_id, kept)
+                await self._write_kept(intent_id, kept)
             except StoreError:
                 return
             del self._kept[intent_id]
@@ -186,8 +197,8 @@ class JournalGuard:
             "unwritten_outcomes": len(self._kept),
         }
 
-    def _write_kept(self, intent_id: int, kept: _Kept) -> None:
-        self.write(
+    async def _write_kept(self, intent_id: int, kept: _Kept) -> None:
+        await self.write(
             "outcome",
             self.journal.outcome,
             intent_id,

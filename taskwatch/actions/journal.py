@@ -1,85 +1,84 @@
 """The action journal: an intent row before every destructive call, an outcome row after it.
 
-Why: taskwatch may be killed at any instant (SIGKILL, OOM, power loss). An intent is committed and
-fsynced *before* the API call is sent, so after a crash :meth:`Journal.unresolved` lists every call
-that may or may not have reached Tencent Cloud; the executor re-describes those tasks instead of
-acting again. The same rows feed the per-hour caps (:meth:`Journal.count_since`), the "never twice"
-check (:meth:`Journal.last_action`) and ``taskwatch audit`` (:meth:`Journal.recent`).
+Why: taskwatch may be killed at any instant (SIGKILL, OOM, power loss), and more than one replica
+may believe it leads. An intent is committed *before* the API call is sent, so after a crash
+:meth:`Journal.unresolved` lists every call that may or may not have reached Tencent Cloud; the
+executor re-describes those tasks instead of acting again. The same rows feed the per-hour caps
+(:meth:`Journal.count_since`), the "never twice" check (:meth:`Journal.last_action`) and
+``taskwatch audit`` (:meth:`Journal.recent`). The kill switch (:meth:`Journal.switch`) and the
+leadership term (:meth:`Journal.begin_term`) live here too, so every process sharing a journal
+obeys them.
 
-Schema (:mod:`taskwatch.actions.schema`, version in ``PRAGMA user_version``)::
-
-    intents   id INTEGER PRIMARY KEY AUTOINCREMENT (never reused, so id order is journal order)
-              time REAL (UTC epoch of the decision), policy, product, account, region, task_id,
-              action, mode ('enforce' | 'dry-run'), params TEXT (JSON: the API parameters only)
-    outcomes  intent_id PRIMARY KEY -> intents(id) ON DELETE CASCADE, time REAL, result (an
-              Outcome value), code, request_id, message, uncertain (1 once the result was unknown)
-
-Durability costs one fsync per write (WAL, ``synchronous=FULL``): a few milliseconds on an SSD,
-tens on a slow disk. Actions are rare (bounded by the caps), so the daemon never feels it; WAL also
-lets ``taskwatch audit`` read while the daemon writes.
+This class is the rows and the rules; a backend opens the database and runs the statements:
+:class:`~taskwatch.actions.sqlite.SqliteJournal` (one process, a file) and
+:class:`~taskwatch.actions.postgres.PostgresJournal` (replicas sharing one database). Statements
+are written once, with ``?`` placeholders, in the SQL both understand (:mod:`taskwatch.actions.
+schema`).
 
 Rules the callers rely on:
 
+* **An intent is refused** (:class:`~taskwatch.errors.IntentRefused`, nothing written) while the
+  shared kill switch is on (``paused``); when it carries a leadership term that is no longer the
+  journal's current one (``term``: a deposed leader's late write); when the policy's ``per_hour``
+  cap is reached, counted over every writer in the same transaction (``cap``); and while another
+  intent for the same (account, product, task, action) is *live* (``open``: no outcome yet or
+  ``unknown``; ``done``: ``done`` or ``already_done``). Live is enforced by a unique index
+  (:data:`~taskwatch.actions.schema.LIVE_INDEX`), not by a read before the write, so two writers
+  racing cannot both win. An in-doubt intent may be *superseded* (``supersedes=``): closed as
+  ``failed`` and replaced in one transaction, once the fence saw the task still running; an
+  intent without outcome in a shared journal only when older than ``in_flight`` seconds (younger,
+  its writer may still be waiting for the API's answer).
 * At most one outcome per intent. The first one stays, except ``unknown``, which a later result
-  (from re-describing the task) replaces; the row then stays ``uncertain``.
+  (from re-describing the task) replaces; the row then stays ``uncertain``. A ``failed`` outcome
+  ends the intent's life (a new intent may follow).
 * Per-hour caps count what may have acted: enforce intents that are unresolved, ``done`` or
   ``unknown`` (or ever were unknown). ``failed`` calls did nothing and are not counted, nor are
   ``already_done``, ``fenced`` or ``skipped_cap``. Dry-run ``would`` rows count only on request.
 * Order is id order everywhere, not time order: the wall clock may step backwards, ids never do.
 * Secrets are never stored: params keys that look like credentials are redacted on the way in.
 
-The file itself (opening, checks, WAL, migrations, the lock, sqlite3 errors as StoreError) is
-:mod:`taskwatch.actions.database`'s; this module is the rows and the queries over them.
-
-One writer: a writable journal is locked for its process (``<path>.lock``, see
-:mod:`taskwatch.actions.lock`), because ``last_action`` and ``intent`` are separate transactions
-and two processes acting on one file would both act; a second writer gets
-:class:`~taskwatch.actions.lock.JournalBusyError`. Readers (``read_only``) take no lock.
-
-Not guaranteed: durability on filesystems that ignore fsync or lack shared memory for WAL (network
-filesystems: opening fails); that the file shrinks after :meth:`Journal.prune` (freed pages are
-reused, not returned).
+Not guaranteed: that an outcome is refused for a deposed leader (the call was made; its outcome
+is the truth and is kept); that a pause stops a call whose intent was already written (it is in
+flight and finishes); exactly-once at the API (it has no idempotency key).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
-from taskwatch.actions.database import MEMORY, JournalDatabase
+from taskwatch.actions.backend import IN_FLIGHT, Connection
+from taskwatch.actions.controls import REASON_LIMIT, SharedControls, who
 from taskwatch.actions.schema import (
     COUNT,
     COUNTED,
     GROUPED,
-    MIGRATIONS,
-    SCHEMA_VERSION,
     SELECT,
     group,
     params_json,
     record,
 )
-from taskwatch.errors import StoreError
+from taskwatch.errors import IntentRefused, StoreError
 from taskwatch.models import ActionGroup, AuditRecord, Outcome
 
-__all__ = ["MEMORY", "MIGRATIONS", "SCHEMA_VERSION", "ActionGroup", "Journal", "Mode"]
+__all__ = ["IN_FLIGHT", "ActionGroup", "Journal", "Mode"]
 
 Mode = Literal["enforce", "dry-run"]
 
-MESSAGE_LIMIT: Final = 1000
+MESSAGE_LIMIT: Final = REASON_LIMIT
 """Outcome messages are cut to this many characters."""
 _DRY_RUN_RESULTS: Final = frozenset(
     {Outcome.WOULD, Outcome.SKIPPED_CAP, Outcome.FENCED, Outcome.ALREADY_DONE}
 )
+_ENDS_LIFE: Final = frozenset({Outcome.FAILED})
+"""Outcomes after which an intent no longer blocks a new one: it did nothing."""
+_LIVE = """SELECT i.id, i.time, o.result FROM intents i LEFT JOIN outcomes o ON o.intent_id = i.id
+    WHERE i.account = ? AND i.product = ? AND i.task_id = ? AND i.action = ? AND i.live = 1"""
 
 
-class Journal(JournalDatabase):
-    """The SQLite action journal. Methods are synchronous, each one short transaction.
-
-    One connection, guarded by a lock, so a journal may be shared by threads (e.g. calls made
-    through ``anyio.to_thread``). ``read_only`` opens an existing file without changing it
-    (``taskwatch audit`` next to a running daemon).
-    """
+class Journal(SharedControls):
+    """The action journal over some database; see the module docstring. Methods are synchronous,
+    each one short transaction; a backend serialises use by threads with a lock."""
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -93,12 +92,52 @@ class Journal(JournalDatabase):
         task_id: str,
         action: str,
         params: Mapping[str, Any],
+        term: int | None = None,
+        per_hour: tuple[int, float] | None = None,
+        supersedes: int | None = None,
     ) -> int:
-        """Record that an action is about to be sent; durable when this returns. Its id."""
+        """Record that an action is about to be sent; durable when this returns. Its id.
+
+        ``term``: the writer's leadership term (None: no election). ``per_hour``: (cap, since)
+        of the policy. ``supersedes``: the in-doubt intent the fence found still running.
+        Raises :class:`IntentRefused` (see the module docstring) and writes nothing then.
+        """
+        key = (account, product, task_id, action)
         with self._transaction("record an intent") as conn:
-            return self._insert(
-                conn, "enforce", policy, product, account, region, task_id, action, params
-            )
+            self._lock(conn, "switch", shared=True)
+            switch = self._switch(conn)
+            if switch.paused:
+                raise IntentRefused("paused", f"actions are paused ({who(switch)})")
+            if term is not None:
+                self._lock(conn, "term", shared=True)
+                current = self._term(conn)
+                if current != term:
+                    raise IntentRefused(
+                        "term", f"leadership term {term} is over (the journal is at {current})"
+                    )
+            if per_hour is not None:
+                cap, since = per_hour
+                self._lock(conn, f"cap:{policy}", shared=False)
+                if self._count(conn, policy, since, include_dry_run=False) >= cap:
+                    raise IntentRefused("cap", f"per_hour {cap} of {policy} reached")
+            live = conn.execute(_LIVE, key).fetchone()
+            if live is not None and live[0] == supersedes:
+                self._lock(conn, f"intent:{live[0]}", shared=False)  # no outcome lands meanwhile
+                live = conn.execute(_LIVE, key).fetchone()
+            if live is not None:
+                self._may_supersede(live, supersedes, task_id, action)
+                conn.execute("UPDATE intents SET live = 0 WHERE id = ?", (live[0],))
+            intent_id = self._insert(
+                conn, "enforce", policy, product, account, region, task_id, action, params,
+                term=term, live=True,
+            )  # fmt: skip
+            if live is not None:
+                self._upsert_outcome(
+                    conn, live[0], Outcome.FAILED, None, None,
+                    f"superseded by intent {intent_id}: task was still running",
+                    uncertain=live[2] is not None,
+                )  # fmt: skip
+            return intent_id
 
     def outcome(
         self,
@@ -117,8 +156,9 @@ class Journal(JournalDatabase):
         if value is Outcome.WOULD:
             raise ValueError("'would' is recorded with would(), not as the outcome of an intent")
         with self._transaction(f"record the outcome of intent {intent_id}") as conn:
+            self._lock(conn, f"intent:{intent_id}", shared=False)  # one settles it at a time
             if conn.execute("SELECT 1 FROM intents WHERE id = ?", (intent_id,)).fetchone() is None:
-                raise StoreError(f"{self.path}: no intent {intent_id}", path=self.path)
+                raise StoreError(f"{self.target}: no intent {intent_id}", path=self.target)
             previous = conn.execute(
                 "SELECT result FROM outcomes WHERE intent_id = ?", (intent_id,)
             ).fetchone()
@@ -127,6 +167,8 @@ class Journal(JournalDatabase):
             self._upsert_outcome(
                 conn, intent_id, value, code, request_id, message, uncertain=previous is not None
             )
+            if value in _ENDS_LIFE:
+                conn.execute("UPDATE intents SET live = 0 WHERE id = ?", (intent_id,))
             return True
 
     def would(
@@ -142,16 +184,9 @@ class Journal(JournalDatabase):
     ) -> int:
         """Dry-run: record that the action would have been sent (intent and outcome at once)."""
         return self.record(
-            policy=policy,
-            product=product,
-            account=account,
-            region=region,
-            task_id=task_id,
-            action=action,
-            params=params,
-            result=Outcome.WOULD,
-            mode="dry-run",
-        )
+            policy=policy, product=product, account=account, region=region, task_id=task_id,
+            action=action, params=params, result=Outcome.WOULD, mode="dry-run",
+        )  # fmt: skip
 
     def record(
         self,
@@ -170,6 +205,7 @@ class Journal(JournalDatabase):
     ) -> int:
         """A decision that never reached the API (skipped by a cap, fenced, already done), or a
         dry-run one: intent and outcome in one transaction, so the audit is complete. Its id.
+        Never live: it blocks no intent.
 
         Dry-run records may only be ``would``, ``skipped_cap``, ``fenced`` or ``already_done``;
         enforce records anything but ``would``.
@@ -183,8 +219,9 @@ class Journal(JournalDatabase):
             raise ValueError("'would' is a dry-run result")
         with self._transaction("record a decision") as conn:
             intent_id = self._insert(
-                conn, mode, policy, product, account, region, task_id, action, params
-            )
+                conn, mode, policy, product, account, region, task_id, action, params,
+                term=None, live=False,
+            )  # fmt: skip
             self._upsert_outcome(conn, intent_id, value, code, None, message, uncertain=False)
             return intent_id
 
@@ -198,7 +235,9 @@ class Journal(JournalDatabase):
                 "DELETE FROM intents WHERE time < ? AND id IN (SELECT intent_id FROM outcomes)",
                 (older_than,),
             )
-            return cursor.rowcount
+            # a streak older than the retention restarts its grace after a restart: the safe way
+            conn.execute("DELETE FROM grace_streaks WHERE since < ?", (older_than,))
+            return int(cursor.rowcount)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -207,58 +246,90 @@ class Journal(JournalDatabase):
         rows = self._query("read a record", f"{SELECT} WHERE i.id = ?", (intent_id,))
         return rows[0] if rows else None
 
-    def unresolved(self) -> list[AuditRecord]:
-        """Intents without an outcome (a crash between intent and outcome), oldest first."""
+    def unresolved(self, *, before: float | None = None) -> list[AuditRecord]:
+        """Intents without an outcome (a crash between intent and outcome), oldest first; with
+        ``before`` (UTC epoch), only those written before it."""
+        where = "o.intent_id IS NULL AND i.mode = 'enforce'"
+        if before is None:
+            return self._query(
+                "list unresolved intents", f"{SELECT} WHERE {where} ORDER BY i.id", ()
+            )
         return self._query(
-            "list unresolved intents", f"{SELECT} WHERE o.intent_id IS NULL ORDER BY i.id", ()
+            "list unresolved intents",
+            f"{SELECT} WHERE {where} AND i.time < ? ORDER BY i.id",
+            (before,),
         )
+
+    def reconcilable(self) -> list[AuditRecord]:
+        """Unresolved intents no writer can still be waiting on: all of them in a journal of one
+        process (it is opening), those older than ``in_flight`` in a shared one."""
+        before = self._now() - self.in_flight if self.shared else None
+        return self.unresolved(before=before)
 
     def last_action(
         self, account: str, product: str, task_id: str, action: str
     ) -> AuditRecord | None:
-        """The latest enforce-mode record of this action on this task, whatever its result."""
+        """The live intent of this action on this task (the one that blocks another: in flight,
+        in doubt or done), else its latest enforce-mode record, whatever its result. Live first:
+        a decision recorded after it (fenced, skipped) must not hide an intent in doubt."""
         rows = self._query(
             "find the last action",
             f"""{SELECT} WHERE i.account = ? AND i.product = ? AND i.task_id = ? AND i.action = ?
-                AND i.mode = 'enforce' ORDER BY i.id DESC LIMIT 1""",
+                AND i.mode = 'enforce' ORDER BY i.live DESC, i.id DESC LIMIT 1""",
             (account, product, task_id, action),
         )
         return rows[0] if rows else None
 
     def count_since(self, policy: str, since: float, *, include_dry_run: bool) -> int:
         """Records of ``policy`` since ``since`` (UTC epoch) that count toward its per-hour cap."""
-        args = (policy, since, *COUNTED, include_dry_run, Outcome.WOULD.value)
-        with self._errors("count actions"), self._lock:
-            row = self._connection().execute(COUNT, args).fetchone()
-        return int(row[0])
+        with self._reading("count actions") as conn:
+            return self._count(conn, policy, since, include_dry_run=include_dry_run)
 
     def recent(self, since: float, *, limit: int | None = None) -> list[AuditRecord]:
         """Records since ``since`` (UTC epoch), newest last; with ``limit``, only the newest."""
-        rows = self._query(
-            "list recent records",
-            f"{SELECT} WHERE i.time >= ? ORDER BY i.id DESC LIMIT ?",
-            (since, -1 if limit is None else limit),
-        )
+        sql = f"{SELECT} WHERE i.time >= ? ORDER BY i.id DESC"
+        args: tuple[Any, ...] = (since,)
+        if limit is not None:
+            sql, args = f"{sql} LIMIT ?", (since, limit)
+        rows = self._query("list recent records", sql, args)
         rows.reverse()
         return rows
 
     def recent_grouped(self, since: float, *, limit: int) -> list[ActionGroup]:
         """Records since ``since`` folded per (policy, task, action, mode, result), newest group
         first: a streak of failed attempts is one row with its count, not ``limit`` rows."""
-        with self._errors("list recent records"), self._lock:
-            rows = self._connection().execute(GROUPED, (since, limit)).fetchall()
-        return [group(row) for row in rows]
+        with self._reading("list recent records") as conn:
+            rows = conn.execute(GROUPED, (since, limit)).fetchall()
+        return [group(tuple(row)) for row in rows]
 
     # -- internals ---------------------------------------------------------------------------
 
     def _query(self, doing: str, sql: str, args: tuple[Any, ...]) -> list[AuditRecord]:
-        with self._errors(doing), self._lock:
-            rows = self._connection().execute(sql, args).fetchall()
-        return [record(row) for row in rows]
+        with self._reading(doing) as conn:
+            rows = conn.execute(sql, args).fetchall()
+        return [record(tuple(row)) for row in rows]
+
+    def _count(self, conn: Connection, policy: str, since: float, *, include_dry_run: bool) -> int:
+        args = (policy, since, *COUNTED, bool(include_dry_run), Outcome.WOULD.value)
+        return int(conn.execute(COUNT, args).fetchone()[0])
+
+    def _may_supersede(
+        self, live: tuple[Any, ...], supersedes: int | None, task_id: str, action: str
+    ) -> None:
+        """Refuse a new intent beside a live one unless it supersedes that one, in doubt."""
+        live_id, written, result = live[0], float(live[1]), live[2]
+        what = f"{action} of {task_id}"
+        if result in (Outcome.DONE.value, Outcome.ALREADY_DONE.value):
+            raise IntentRefused("done", f"intent {live_id} already did the {what}")
+        if supersedes != live_id:
+            raise IntentRefused("open", f"intent {live_id} for the {what} is still open")
+        in_flight = result is None and self.shared and written > self._now() - self.in_flight
+        if in_flight:
+            raise IntentRefused("open", f"intent {live_id} for the {what} may be in flight")
 
     def _insert(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         mode: Mode,
         policy: str,
         product: str,
@@ -267,28 +338,23 @@ class Journal(JournalDatabase):
         task_id: str,
         action: str,
         params: Mapping[str, Any],
+        *,
+        term: int | None,
+        live: bool,
     ) -> int:
-        cursor = conn.execute(
+        row = conn.execute(
             "INSERT INTO intents (time, policy, product, account, region, task_id, action, mode,"
-            " params) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " params, term, live) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
-                self._now(),
-                policy,
-                product,
-                account,
-                region,
-                task_id,
-                action,
-                mode,
-                params_json(params),
+                self._now(), policy, product, account, region, task_id, action, mode,
+                params_json(params), term, int(live),
             ),
-        )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        ).fetchone()  # fmt: skip
+        return int(row[0])
 
     def _upsert_outcome(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         intent_id: int,
         result: Outcome,
         code: str | None,
@@ -298,18 +364,14 @@ class Journal(JournalDatabase):
         uncertain: bool,
     ) -> None:
         conn.execute(
-            "INSERT OR REPLACE INTO outcomes (intent_id, time, result, code, request_id, message,"
-            " uncertain) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO outcomes (intent_id, time, result, code, request_id, message, uncertain)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (intent_id) DO UPDATE SET"
+            " time = excluded.time, result = excluded.result, code = excluded.code,"
+            " request_id = excluded.request_id, message = excluded.message,"
+            " uncertain = excluded.uncertain",
             (
-                intent_id,
-                self._now(),
-                result.value,
-                code,
-                request_id,
+                intent_id, self._now(), result.value, code, request_id,
                 None if message is None else message[:MESSAGE_LIMIT],
                 int(uncertain or result is Outcome.UNKNOWN),
             ),
-        )
-
-    def _now(self) -> float:
-        return self._clock.now().timestamp()
+        )  # fmt: skip

@@ -28,6 +28,35 @@ from taskwatch.models import ActionGroup, AuditRecord, Outcome
 APPLICATION_ID: Final = 0x74775431
 """``PRAGMA application_id`` of a taskwatch journal ("twT1"): tells our file from someone else's."""
 
+LIVE_BACKFILL: Final = """
+    UPDATE intents SET live = 1 WHERE id IN (
+        SELECT max(i.id) FROM intents i LEFT JOIN outcomes o ON o.intent_id = i.id
+        WHERE i.mode = 'enforce' AND (o.result IS NULL OR o.result NOT IN ('fenced', 'skipped_cap'))
+        GROUP BY i.account, i.product, i.task_id, i.action)
+    AND id NOT IN (SELECT intent_id FROM outcomes
+                   WHERE result NOT IN ('done', 'already_done', 'unknown'))
+"""
+"""Migration 3 on an existing journal: the newest enforce intent of each task and action (a
+``fenced`` or ``skipped_cap`` decision recorded after it does not hide it) is live when it acted
+or may have (no outcome, ``done``, ``already_done``, ``unknown``). Records written
+by ``record()`` (fenced, skipped) were never live; older ones never need to be."""
+LIVE_INDEX: Final = (
+    "CREATE UNIQUE INDEX intents_live ON intents (account, product, task_id, action) WHERE live = 1"
+)
+"""The fence in the database itself: at most one live intent per task and action, whatever
+process writes it. An intent is live from its insert until its outcome says it did nothing
+(``failed``) or a new intent supersedes it; ``done`` and ``already_done`` stay live for good."""
+
+GRACE_TABLE: Final = """CREATE TABLE grace_streaks (
+    policy  TEXT NOT NULL,
+    source  TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    since   REAL NOT NULL,
+    PRIMARY KEY (source, policy, task_id)
+)"""
+"""Open match streaks (:mod:`taskwatch.policy.grace`), so a grace survives a restart or a
+failover instead of starting over (both SQL dialects read this statement as is)."""
+
 MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (  # 1: the journal
         """CREATE TABLE intents (
@@ -57,6 +86,27 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX intents_task ON intents (account, product, task_id, action)",
         "CREATE INDEX intents_policy_time ON intents (policy, time)",
         "CREATE INDEX intents_time ON intents (time)",
+    ),
+    (  # 3: fencing (one live intent per task and action, leadership terms), the kill switch
+        "ALTER TABLE intents ADD COLUMN term INTEGER",
+        "ALTER TABLE intents ADD COLUMN live INTEGER NOT NULL DEFAULT 0",
+        LIVE_BACKFILL,
+        LIVE_INDEX,
+        """CREATE TABLE leadership (
+            id     INTEGER PRIMARY KEY CHECK (id = 1),
+            term   INTEGER NOT NULL,
+            holder TEXT,
+            since  REAL
+        )""",
+        "INSERT INTO leadership (id, term) VALUES (1, 0)",
+        """CREATE TABLE switch_events (
+            id     INTEGER PRIMARY KEY AUTOINCREMENT,
+            time   REAL NOT NULL,
+            paused INTEGER NOT NULL,
+            actor  TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT ''
+        )""",
+        GRACE_TABLE,
     ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -18,10 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from taskwatch.actions.journal import Journal
+from taskwatch.actions.opening import journal_for
+from taskwatch.actions.sqlite import SqliteJournal
 from taskwatch.clock import Clock
 from taskwatch.durations import parse_duration
 from taskwatch.models import AuditRecord
+from taskwatch.settings import State
 
 COLUMNS = (
     "TIME",
@@ -63,16 +65,21 @@ def to_json(records: Sequence[AuditRecord]) -> str:
     return json.dumps([_object(r) for r in records], indent=2, ensure_ascii=False)
 
 
-def run_audit(path: str | Path, *, since: float, as_json: bool, clock: Clock) -> str:
-    """The text ``taskwatch audit`` prints: records of the last ``since`` seconds.
+def run_audit(journal_at: State | str | Path, *, since: float, as_json: bool, clock: Clock) -> str:
+    """The text ``taskwatch audit`` prints: records of the last ``since`` seconds, from the
+    journal of a ``state`` section (SQLite or PostgreSQL) or a SQLite file.
 
-    Raises :class:`~taskwatch.errors.StoreError` when there is no journal at ``path`` yet, or it
+    Raises :class:`~taskwatch.errors.StoreError` when there is no journal there yet, or it
     cannot be read.
     """
     if since < 0:
         raise ValueError("--since must not be negative")
     start = clock.now().timestamp() - since
-    with Journal(path, clock=clock, read_only=True) as journal:
+    if isinstance(journal_at, State):
+        journal = journal_for(journal_at, clock=clock, read_only=True)
+    else:
+        journal = SqliteJournal(journal_at, clock=clock, read_only=True)
+    with journal:
         records = journal.recent(start)
     if as_json:
         return to_json(records)

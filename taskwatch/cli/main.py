@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from taskwatch import __version__, logs
+from taskwatch.cli import switch
 from taskwatch.cli.tables import summary_table
 from taskwatch.errors import ConfigError, CredentialError, TaskwatchError
 from taskwatch.limiter import Limiter
-from taskwatch.settings import Settings, json_schema
+from taskwatch.settings import Settings, State, json_schema
 from taskwatch.supervisor import load_config
 from taskwatch.tencent import catalog
 from taskwatch.tencent.client import TencentClient
@@ -108,10 +109,14 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("schema", help="print the configuration's JSON Schema (for editors)")
 
     audit = sub.add_parser("audit", help="list recent actions from the journal")
-    audit.add_argument("--config", "-c", help="taskwatch YAML configuration (for state.path)")
-    audit.add_argument("--state", help="the journal database (default: state.path of --config)")
+    audit.add_argument(
+        "--config", "-c", help="taskwatch YAML configuration (its state: path or url)"
+    )
+    audit.add_argument("--state", help="a SQLite journal file (default: the state of --config)")
     audit.add_argument("--since", default="1h", help="how far back, e.g. 1h, 2d (default: 1h)")
     audit.add_argument("--json", action="store_true", help="a JSON array instead of a table")
+
+    switch.add_parsers(sub)  # pause, resume, switch
 
     demo = sub.add_parser(
         "demo",
@@ -278,17 +283,26 @@ def _audit(args: argparse.Namespace) -> int:
     from taskwatch.cli.audit import parse_since, run_audit
     from taskwatch.clock import SystemClock
 
+    journal_at: State | str
     if args.state:
-        path = args.state
+        journal_at = args.state
     elif args.config:
-        path = str(_load(args.config).state.path)
+        journal_at = _load(args.config).state  # SQLite at state.path, or PostgreSQL at state.url
     else:
         raise UsageError("audit: give --config FILE or --state PATH")
     try:
         since = parse_since(args.since)
     except ValueError as exc:
         raise UsageError(f"--since: {exc}") from None
-    print(run_audit(path, since=since, as_json=args.json, clock=SystemClock()))
+    print(run_audit(journal_at, since=since, as_json=args.json, clock=SystemClock()))
+    return EXIT_OK
+
+
+def _switch(args: argparse.Namespace) -> int:
+    from taskwatch.clock import SystemClock
+
+    state = _load(args.config).state  # SQLite at state.path, or PostgreSQL at state.url
+    print(switch.run_switch(state, clock=SystemClock(), **switch.parse(args)))
     return EXIT_OK
 
 
@@ -319,6 +333,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_config(args)
         if args.command == "audit":
             return _audit(args)
+        if args.command in ("pause", "resume", "switch"):
+            return _switch(args)
         if args.command == "schema":
             json.dump(json_schema(), sys.stdout, indent=2)
             sys.stdout.write("\n")

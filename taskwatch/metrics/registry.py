@@ -243,7 +243,7 @@ class Metrics:
         )
         self.actions_paused = Gauge(
             "taskwatch_actions_paused",
-            "1 while the kill switch holds every action back (config or POST /-/pause).",
+            "1 while a kill switch holds every action back (actions.paused, or the journal's).",
             registry=r,
         )
         self.notifications = Counter(

@@ -13,15 +13,18 @@ streak ends its grace starts over: a task that matches again must wait its whole
 Like the rest of :mod:`taskwatch.policy` it knows no clock (``now`` is passed in, UTC epoch
 seconds) and never calls an API.
 
-Not guaranteed: the memory lives in the process, so a restart (or anything that builds a new
-executor, which owns one memory) starts every grace over; a wall clock stepped
-backwards lengthens a grace by the step, one stepped forwards shortens it. Streaks of a source that
+The memory lives in the process; the executor keeps a copy of each source's streaks in the journal
+and :meth:`GraceMemory.restore`\\ s them at its first cycle of the source, so a restart or a
+failover resumes every grace where it stood.
+
+Not guaranteed: a wall clock stepped backwards lengthens a grace by the step, one stepped forwards
+shortens it. Streaks of a source that
 is no longer polled are kept until the process ends (one small entry each).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from taskwatch.models import Decision
@@ -58,6 +61,14 @@ class GraceMemory:
     def since(self, key: StreakKey) -> float | None:
         """When the streak ``key`` began (UTC epoch seconds), or ``None`` if it is not open."""
         return self._since.get(key)
+
+    def restore(self, source: str, streaks: Mapping[tuple[str, str], float]) -> None:
+        """Streaks of ``source`` kept elsewhere ((policy, task id) → since): each one starts at
+        the earlier of what it says and what this memory says."""
+        for (policy, task_id), since in streaks.items():
+            key = (policy, source, task_id)
+            known = self._since.get(key)
+            self._since[key] = since if known is None else min(known, since)
 
     def observe(self, source: str, decisions: Iterable[Decision], now: float) -> Graced:
         """Take this cycle's ``decisions`` for ``source`` (every one the engine made for the

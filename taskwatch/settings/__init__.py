@@ -1,14 +1,15 @@
 """The configuration: one YAML file, validated by pydantic into frozen models.
 
-This is the one place that reads the configuration file and the environment. It is a package of
+This is the one place that reads the configuration file and the environment (but for the
+journal's password, read by :mod:`taskwatch.actions.dsn` each time it connects). It is a package of
 four modules, each importable on its own but used through the names re-exported here:
 
 - :mod:`~taskwatch.settings.values`: the value types and field validators (names, regions,
   endpoints, durations, secrets), whose reasons never quote a secret;
 - :mod:`~taskwatch.settings.model`: the frozen pydantic models, one per section of the file, with
   :class:`Settings` at the top (accounts in :mod:`~taskwatch.settings.accounts`, policies, actions
-  and notifications in :mod:`~taskwatch.settings.policies`, their base in
-  :mod:`~taskwatch.settings.base`);
+  and notifications in :mod:`~taskwatch.settings.policies`, the journal's backend in
+  :mod:`~taskwatch.settings.state`, their base in :mod:`~taskwatch.settings.base`);
 - :mod:`~taskwatch.settings.reading`: reading the file within budgets (at most 1 MiB, bounded
   values) and the line of every key;
 - :mod:`~taskwatch.settings.loading`: ``${VAR}`` expansion, the length of every string and key,

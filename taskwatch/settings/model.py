@@ -8,10 +8,11 @@ generic.
 Which actions exist is *injected*: pass ``actions={"mps": {...}, ...}`` to validate ``api.limits``
 keys fully; without it only their ``product.Action`` shape is checked.
 
-The sections live in three modules: :mod:`~taskwatch.settings.accounts` (accounts and their
-credential sources), :mod:`~taskwatch.settings.policies` (policies, actions, notifications) and
-this one (products, api, http, state, logging, leader, and :class:`Settings` on top, which checks
-what spans sections). :class:`~taskwatch.settings.base.Section` is the base of every model.
+The sections live in four modules: :mod:`~taskwatch.settings.accounts` (accounts and their
+credential sources), :mod:`~taskwatch.settings.policies` (policies, actions, notifications),
+:mod:`~taskwatch.settings.state` (the journal: SQLite or PostgreSQL) and this one (products, api,
+http, logging, leader, and :class:`Settings` on top, which checks what spans sections).
+:class:`~taskwatch.settings.base.Section` is the base of every model.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from taskwatch.durations import format_duration
 from taskwatch.settings.accounts import Account
 from taskwatch.settings.base import Section
 from taskwatch.settings.policies import ActionSettings, NotificationSettings, PolicySettings
+from taskwatch.settings.state import State as State
 from taskwatch.settings.values import (
     _AS_TEXT,
     _FLOAT,
@@ -180,13 +182,6 @@ class Http(Section):
     def port(self) -> int:
         """The port to bind (0: the system picks one)."""
         return _split_listen(self.listen)[1]
-
-
-class State(Section):
-    """Local state."""
-
-    path: Annotated[Path, BeforeValidator(_path)] = Path("/var/lib/taskwatch/state.db")
-    """The SQLite database (action journal, audit); ``~`` is expanded."""
 
 
 class Logging(Section):

@@ -28,6 +28,7 @@ import hmac
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 
 import anyio
 import bcrypt
@@ -145,6 +146,10 @@ class _Bucket:
         return (1.0 - self._tokens) * self._limit.interval
 
 
+USER: Final = web.RequestKey("user", str)
+"""The authenticated user's name, set on the request for handlers that record who acted."""
+
+
 def guard(
     users: Mapping[str, bytes], rate_limit: RateLimit | None, public: frozenset[str]
 ) -> Middleware:
@@ -173,6 +178,7 @@ def guard(
                 if header is not None:
                     log.info("http.unauthorized", path=request.path, remote=request.remote)
                 return web.Response(status=401, text="Unauthorized\n", headers=challenge)
+            request[USER] = user
         return await handler(request)
 
     return guarded

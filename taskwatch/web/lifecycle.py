@@ -7,6 +7,12 @@ rather than 404 because the path exists and is refused on purpose, and an operat
 would look for a typo (Prometheus answers 403 too). SIGHUP and ``actions.paused`` in the file do
 not depend on it.
 
+The kill switch they flip is the journal's (:mod:`taskwatch.actions.controls`): it holds for every
+replica sharing the journal and across restarts, until resumed, and records who flipped it (the
+authenticated user, else ``anonymous@<address>``) and why (``{"reason": "..."}``, optional). The
+answer is the switch's state; 503 when the journal refused the write (a pause still holds this
+process; a refused resume changed nothing).
+
 On, every request must also pass :func:`cross_site_reason`, which refuses what a web page the
 operator happens to open could send (a cross-site request rides on the browser's cached basic
 auth credentials too, so authentication alone does not stop it):
@@ -33,19 +39,23 @@ from __future__ import annotations
 
 import ipaddress
 import ssl
-from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final, Protocol
 
 import structlog
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 from yarl import URL
 
+from taskwatch.errors import StoreError
+from taskwatch.web.auth import USER
+
 log = structlog.get_logger(__name__)
 
 __all__ = ["PATHS", "Controls", "add_routes", "cross_site_reason", "warn_if_unprotected"]
 
 PATHS = ("/-/pause", "/-/resume", "/-/reload")
+REASON_LIMIT: Final = 1000
 NO_STORE = {hdrs.CACHE_CONTROL: "no-store"}
 _SAME = frozenset({"same-origin", "none"})
 _JSON = "application/json"
@@ -56,9 +66,16 @@ _FORMS = frozenset({"application/x-www-form-urlencoded", "multipart/form-data", 
 class Controls(Protocol):
     """Operator switches exposed over HTTP: the global kill switch for actions, and reload."""
 
-    def pause(self) -> None: ...
+    def pause(self, *, actor: str, reason: str) -> Mapping[str, Any]:
+        """Hold every action back, everywhere the journal is shared; the switch's state. Raises
+        :class:`~taskwatch.errors.StoreError` when the journal refused it (this process is
+        paused all the same)."""
+        ...
 
-    def resume(self) -> None: ...
+    def resume(self, *, actor: str, reason: str) -> Mapping[str, Any]:
+        """Let actions through again; the switch's state. Raises
+        :class:`~taskwatch.errors.StoreError` when the journal refused it (nothing changed)."""
+        ...
 
     async def reload(self) -> tuple[bool, str]:
         """Read the configuration again: (whether it was applied, why not or what changed)."""
@@ -125,15 +142,44 @@ def _guarded(handler: Handler) -> Handler:
     return guarded
 
 
-def _switch(flip: Callable[[], None], *, paused: bool) -> Handler:
-    """POST only (never GET: a crawler or a prefetching browser must not flip it)."""
+def _switch(flip: Callable[..., Mapping[str, Any]], *, paused: bool) -> Handler:
+    """POST only (never GET: a crawler or a prefetching browser must not flip it). Who: the
+    authenticated user, else ``anonymous@<address>``; why: ``{"reason": "..."}`` in a JSON body
+    (optional). 503 when the journal refused to keep it."""
 
     async def handler(request: web.Request) -> web.Response:
-        flip()
-        log.info("http.lifecycle", path=request.path, remote=request.remote)
-        return web.json_response({"actions_paused": paused}, headers=NO_STORE)
+        actor = request.get(USER) or f"anonymous@{request.remote or 'unknown'}"
+        try:
+            reason = await _reason(request)
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400, headers=NO_STORE)
+        log.info("http.lifecycle", path=request.path, remote=request.remote, actor=actor)
+        try:
+            state = flip(actor=actor, reason=reason)
+        except StoreError as exc:
+            body = {"actions_paused": paused, "shared": False, "error": str(exc)}
+            if not paused:
+                body["actions_paused"] = True  # a resume the journal refused changed nothing
+            return web.json_response(body, status=503, headers=NO_STORE)
+        return web.json_response(dict(state), headers=NO_STORE)
 
     return handler
+
+
+async def _reason(request: web.Request) -> str:
+    """The optional ``reason`` of a JSON body (at most 1,000 characters)."""
+    if not request.body_exists:
+        return ""
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise ValueError("the body is not JSON") from exc
+    if not isinstance(body, dict) or not isinstance(body.get("reason", ""), str):
+        raise ValueError('the body must be {"reason": "..."}')
+    reason: str = body.get("reason", "")
+    if len(reason) > REASON_LIMIT:
+        raise ValueError(f"the reason is longer than {REASON_LIMIT} characters")
+    return reason
 
 
 def _reload(controls: Controls) -> Handler:

@@ -104,6 +104,8 @@ class StatusSnapshot:
     started: float | None = None
     leader: bool = True
     actions_paused: bool = False
+    paused_by: str = ""
+    """Who paused (and why) when the journal's shared switch holds: "by ops: INC-42"."""
     sources: Sequence[SourceStatus] = ()
     tasks: Sequence[TaskCount] = ()
     oldest_running: Sequence[RunningTask] = ()
@@ -155,6 +157,7 @@ def snapshot_from(
     started: float | None = None,
     leader: bool = True,
     actions_paused: bool = False,
+    paused_by: str = "",
     actions_since: float | None = None,
     oldest: int = 10,
     max_actions: int = 25,
@@ -186,6 +189,7 @@ def snapshot_from(
         started=started,
         leader=leader,
         actions_paused=actions_paused,
+        paused_by=paused_by,
         sources=[_source(name, report, success) for name, report, success in sources],
         tasks=[
             TaskCount(p, s, n)

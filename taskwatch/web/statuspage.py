@@ -300,7 +300,9 @@ def render(snap: StatusSnapshot) -> str:
     """The page for ``snap``, as a complete HTML document."""
     badges = [
         _badge("leader", "ok") if snap.leader else _badge("standby", "idle"),
-        _badge("actions paused", "warn") if snap.actions_paused else _badge("actions on", "ok"),
+        _badge(f"actions paused {snap.paused_by}".rstrip(), "warn")
+        if snap.actions_paused
+        else _badge("actions on", "ok"),
     ]
     enforcing = sum(p.enforce for p in snap.policies)
     badges.append(_badge(f"{enforcing} of {len(snap.policies)} policies enforcing", "info"))

@@ -4,7 +4,8 @@ The adapter is what the executor sees of a product: ``describe`` answers with th
 (or what a test put in :attr:`ScriptedAdapter.fresh`: a changed task, ``None`` for one the API no
 longer knows, an exception), ``act`` answers with the next scripted answer (a response, or an
 error to raise) and records every call. The executor's waits between rounds are recorded, not
-slept. Everything else is real: rules compiled from settings, the SQLite journal (in memory), the
+slept. Everything else is real: rules compiled from settings, the SQLite journal (in memory, or
+any journal a test opens on the bench's clock: ``bench(..., journal=lambda clock: ...)``), the
 metrics registry, the grace memory.
 """
 
@@ -19,7 +20,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from taskwatch.actions.executor import ActionReport, Executor
-from taskwatch.actions.journal import MEMORY, Journal
+from taskwatch.actions.journal import Journal as AnyJournal
+from taskwatch.actions.sqlite import MEMORY
+from taskwatch.actions.sqlite import SqliteJournal as Journal
 from taskwatch.clock import ManualClock
 from taskwatch.metrics.registry import Metrics
 from taskwatch.models import AuditRecord, SourceKey, Task
@@ -57,6 +60,8 @@ class ScriptedAdapter:
     """What the next calls of ``act`` answer, in order; then ``{"RequestId": "req-<n>"}``."""
     landed: Callable[[str], None] | None = None
     """Run after each ``act`` (whatever it answered): the world changing under the call."""
+    described: Callable[[str], None] | None = None
+    """Run at each ``describe`` (the fence), before it answers: another writer acting meanwhile."""
     describes: list[str] = field(default_factory=list)
     acts: list[str] = field(default_factory=list)
 
@@ -69,6 +74,8 @@ class ScriptedAdapter:
     async def describe(self, task_id: str, calls: CallCounter) -> Task | None:
         calls.add("DescribeTask")
         self.describes.append(task_id)
+        if self.described is not None:
+            self.described(task_id)
         answer = self.fresh[task_id] if task_id in self.fresh else self.listed.get(task_id)
         if isinstance(answer, Exception):
             raise answer
@@ -94,7 +101,7 @@ class Bench:
 
     clock: ManualClock
     registry: CollectorRegistry
-    journal: Journal
+    journal: AnyJournal
     adapter: ScriptedAdapter
     executor: Executor
     waits: list[float]
@@ -124,14 +131,18 @@ Build = Callable[..., Bench]
 @pytest.fixture
 def bench() -> Iterator[Build]:
     """``bench(*policies, **executor_options)``: a fresh bench; its journal is closed after."""
-    journals: list[Journal] = []
+    journals: list[AnyJournal] = []
 
-    def build(*policies: dict[str, Any], **options: Any) -> Bench:
+    def build(
+        *policies: dict[str, Any],
+        journal: Callable[[ManualClock], AnyJournal] | None = None,
+        **options: Any,
+    ) -> Bench:
         clock = ManualClock(wall=datetime.fromtimestamp(NOW, UTC))
         registry = CollectorRegistry()
-        journal = Journal(MEMORY, clock=clock)
-        journal.open()
-        journals.append(journal)
+        journal_ = Journal(MEMORY, clock=clock) if journal is None else journal(clock)
+        journal_.open()
+        journals.append(journal_)
         waits: list[float] = []
 
         async def wait(seconds: float) -> None:
@@ -139,13 +150,13 @@ def bench() -> Iterator[Build]:
 
         executor = Executor(
             rules=rules(*policies),
-            journal=journal,
+            journal=journal_,
             metrics=Metrics(registry, clock=clock),
             clock=clock,
             sleep=wait,
             **options,
         )
-        return Bench(clock, registry, journal, ScriptedAdapter(), executor, waits)
+        return Bench(clock, registry, journal_, ScriptedAdapter(), executor, waits)
 
     yield build
     for journal in journals:

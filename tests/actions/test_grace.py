@@ -4,9 +4,10 @@ sends nothing; only what the engine decides is acted on."""
 
 from __future__ import annotations
 
+from taskwatch.actions.executor import Executor
 from taskwatch.models import SourceKey
 
-from .bench import SOURCE, Build, old_queries, query
+from .bench import SOURCE, Bench, Build, old_queries, query
 
 Q = query("q1")
 
@@ -89,3 +90,42 @@ async def test_a_dry_run_rule_and_an_enforcing_rule_decide_apart_on_one_task(
     b = bench(old_queries("rehearsal", enforce=False), old_queries("real"))
     assert await b.cycle(Q) == [("q1", "would", ""), ("q1", "done", "")]
     assert b.results() == [("dry-run", "q1", "would"), ("enforce", "q1", "done")]
+
+
+def restarted(b: Bench) -> None:
+    """A new executor on the same journal: what a restart or a failover to another replica
+    starts with (its grace memory empty)."""
+    old = b.executor
+    b.executor = Executor(
+        rules=old.rules, journal=b.journal, metrics=old.metrics, clock=b.clock, sleep=old.sleep
+    )
+
+
+async def test_a_restart_resumes_each_grace_where_it_stood_instead_of_starting_over(
+    bench: Build,
+) -> None:
+    b = bench(old_queries(grace="5m"))
+    assert await b.cycle(Q) == []
+    b.clock.advance(240)
+    restarted(b)
+    assert await b.cycle(Q) == []  # four minutes: not yet
+    b.clock.advance(60)
+    assert await b.cycle(Q) == [("q1", "done", "")]  # five minutes since it first matched
+    assert b.matched() == 1  # the resumed streak is not a new match
+
+
+async def test_a_streak_that_ended_starts_over_after_a_restart_too(bench: Build) -> None:
+    b = bench(old_queries(grace="5m"))
+    await b.cycle(Q)
+    b.clock.advance(240)
+    await b.cycle()  # not listed: the streak ends, in the journal as in memory
+    assert b.journal.grace_streaks(str(SOURCE)) == {}
+    b.clock.advance(120)
+    await b.cycle(Q)
+    began = b.clock.now().timestamp()
+    assert b.journal.grace_streaks(str(SOURCE)) == {("old-queries", "q1"): began}
+    restarted(b)
+    b.clock.advance(299)
+    assert await b.cycle(Q) == []
+    b.clock.advance(1)
+    assert await b.cycle(Q) == [("q1", "done", "")]

@@ -28,6 +28,7 @@ BENCHMARKS = {
     "P4": "tests.bench.p4_cpu",
     "P5": "tests.bench.p5_memory",
     "P6": "tests.bench.p6_signing",
+    "P7": "tests.bench.p7_journal",
 }
 
 

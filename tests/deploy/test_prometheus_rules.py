@@ -460,7 +460,7 @@ def test_the_kubernetes_variant_passes_promtool_check_config(tmp_path: Path) -> 
     assert sd["namespaces"] == {"names": ["taskwatch"]}
     (selector,) = sd["selectors"]
     assert selector == {"role": "pod", "label": "app.kubernetes.io/name=taskwatch"}
-    deployment = yaml.safe_load((ROOT / "deploy/kubernetes/deployment.yaml").read_text())
+    deployment = yaml.safe_load((ROOT / "deploy/kubernetes/base/deployment.yaml").read_text())
     pod = deployment["spec"]["template"]
     assert pod["metadata"]["labels"]["app.kubernetes.io/name"] == "taskwatch"
     ports = {p["name"] for c in pod["spec"]["containers"] for p in c.get("ports", ())}

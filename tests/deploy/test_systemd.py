@@ -4,7 +4,11 @@
   only a warning there. The unit's ``ExecStart=`` binary must exist on the machine running verify,
   so the test verifies a copy whose ``ExecStart=`` runs this interpreter.
 * ``systemd-analyze security --offline=yes`` must rate the unit at most :data:`EXPOSURE_THRESHOLD`
-  (measured 1.1 "OK" on systemd 252).
+  (measured 1.1 "OK" on systemd 252). Both checks also run on the unit with its commented
+  PostgreSQL hints (``Wants=``/``After=postgresql.service``, the password's ``LoadCredential=``)
+  switched on.
+* The example configuration loads as systemd runs it; its PostgreSQL variant is checked in
+  test_systemd_postgresql.py.
 * The notify harness runs ``taskwatch run`` with the shipped configuration against the emulator,
   with the environment systemd would give it (``NOTIFY_SOCKET``, ``WATCHDOG_USEC``,
   ``CREDENTIALS_DIRECTORY``, ``STATE_DIRECTORY``), reads the datagrams on an AF_UNIX socket and
@@ -27,6 +31,8 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 from taskwatch.settings import load_settings
 from tests.components import require_binary
@@ -77,6 +83,20 @@ def verifiable_copy(tmp_path: Path, text: str | None = None) -> Path:
     return path
 
 
+def with_postgresql_hints(text: str) -> str:
+    """The unit with its commented PostgreSQL lines switched on, as README.md tells one to."""
+    on, count = re.subn(
+        r"(?m)^#((?:Wants|After)=postgresql\.service|LoadCredential=postgres_password:.*)$",
+        r"\1",
+        text,
+    )
+    assert count == 3, "the unit's PostgreSQL hints changed: update README.md and this test"
+    return on
+
+
+UNITS = {"as shipped": lambda text: text, "with the postgresql hints": with_postgresql_hints}
+
+
 def systemd_analyze(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     binary = require_binary("systemd-analyze", "systemd")
     return subprocess.run(
@@ -87,8 +107,12 @@ def systemd_analyze(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 # --- the unit file -------------------------------------------------------------------------------
 
 
-def test_systemd_analyze_verify_accepts_the_unit_without_a_word_on_stderr(tmp_path: Path) -> None:
-    done = systemd_analyze("verify", str(verifiable_copy(tmp_path)), cwd=tmp_path)
+@pytest.mark.parametrize("unit", sorted(UNITS))
+def test_systemd_analyze_verify_accepts_the_unit_without_a_word_on_stderr(
+    tmp_path: Path, unit: str
+) -> None:
+    text = UNITS[unit](UNIT.read_text())
+    done = systemd_analyze("verify", str(verifiable_copy(tmp_path, text)), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
 
@@ -100,13 +124,16 @@ def test_the_verify_check_catches_a_typo_that_systemd_only_warns_about(tmp_path:
     assert "Unknown key 'Restrat'" in done.stderr
 
 
-def test_systemd_analyze_security_rates_the_unit_under_the_threshold(tmp_path: Path) -> None:
+@pytest.mark.parametrize("unit", sorted(UNITS))
+def test_systemd_analyze_security_rates_the_unit_under_the_threshold(
+    tmp_path: Path, unit: str
+) -> None:
     done = systemd_analyze(
         "security",
         "--offline=yes",
         f"--threshold={round(EXPOSURE_THRESHOLD * 10)}",
         "--no-pager",
-        str(verifiable_copy(tmp_path)),
+        str(verifiable_copy(tmp_path, UNITS[unit](UNIT.read_text()))),
         cwd=tmp_path,
     )
     overall = re.search(r"Overall exposure level for \S+: ([0-9.]+) (\w+)", done.stdout)
@@ -166,10 +193,12 @@ def test_the_example_config_is_valid_and_keeps_its_state_in_the_state_directory(
 
 
 def test_every_variable_of_the_env_file_example_is_used_by_a_config() -> None:
+    """As ``${NAME...}``, or named by ``password_env:`` (read when the journal connects)."""
     names = set(re.findall(r"(?m)^#?\s*(TASKWATCH_[A-Z_]+)=", ENV_FILE.read_text()))
     assert names
     configs = CONFIG.read_text() + (ROOT / "config" / "taskwatch.example.yaml").read_text()
-    assert {n for n in names if "${" + n not in configs} == set()
+    named = set(re.findall(r"password_env: ([A-Z_]+)", configs))
+    assert {n for n in names if "${" + n not in configs and n not in named} == set()
 
 
 def test_the_env_file_example_overrides_the_example_config() -> None:

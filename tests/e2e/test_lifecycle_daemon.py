@@ -46,4 +46,7 @@ async def test_with_lifecycle_on_curl_pauses_and_a_cross_site_form_post_does_not
             d, ("/-/pause", {}), ("/-/resume", {"headers": evil, "data": b"resume=1"})
         )
     assert statuses == [200, 403]
-    assert d.executor.paused
+    assert d.executor.held
+    assert not d.executor.paused
+    with d.journal:  # kept in the journal: a restart of this daemon would still hold
+        assert d.journal.switch().paused

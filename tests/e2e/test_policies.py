@@ -218,14 +218,34 @@ async def test_a_task_that_stops_matching_before_the_action_is_fenced() -> None:
     assert [a.result.value for a in actions] == ["fenced"]
 
 
-async def test_the_kill_switch_stops_every_action() -> None:
+async def test_the_files_kill_switch_stops_every_action_and_a_shared_resume_does_not_undo_it() -> (
+    None
+):
     async with running_emulator(limits=EMULATOR_LIMITS) as emu:
         live(emu.world, 8)
         d = policy_daemon(emu, LONG_LIVE, actions={"paused": True})
         await d.run_once()
-        paused = sent(emu)
-        d.resume()
+        d.resume(actor="ops")  # the journal's switch: the file's still holds
         await d.run_once()
+        paused = sent(emu)
+        d.executor.resume()  # what a reload with actions.paused: false does
+        await d.run_once()
+    assert paused == []
+    assert len(sent(emu)) == 1
+
+
+async def test_the_journals_kill_switch_holds_across_a_restart_until_resumed() -> None:
+    async with running_emulator(limits=EMULATOR_LIMITS) as emu:
+        live(emu.world, 8)
+        d = policy_daemon(emu, LONG_LIVE)
+        assert d.pause(actor="ops", reason="INC-7")["actions_paused"] is True
+        await d.run_once()
+        restarted = policy_daemon(emu, LONG_LIVE, state={"path": str(d.settings.state.path)})
+        await restarted.run_once()
+        paused = sent(emu)
+        assert restarted.executor.switch.reason == "INC-7"
+        restarted.resume(actor="ops")
+        await restarted.run_once()
     assert paused == []
     assert len(sent(emu)) == 1
 

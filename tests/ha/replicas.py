@@ -1,6 +1,7 @@
 """Run taskwatch daemons as replicas (subprocesses) with leader election against a test API server.
 
-Each replica gets its own identity, state file, HTTP port and log file (JSON lines, for reading
+Each replica gets its own identity, state file (or, with ``journal_url``, one PostgreSQL journal
+shared by every replica), HTTP port and log file (JSON lines, for reading
 after a failure); all point at one in-test emulator and at the ServiceAccount's kubeconfig, so
 they can do only what deploy/kubernetes' Role grants. :class:`LeaseWatch` polls the Lease every
 20 ms to record who held it when.
@@ -42,7 +43,7 @@ products:
   live: {enabled: false}
 api: {budget: 1.0}
 http: {listen: "127.0.0.1:%(port)d"}
-state: {path: %(state)s}
+state: %(state)s
 logging: {format: json}
 leader:
   enabled: true
@@ -61,7 +62,7 @@ policies:
       - running_longer_than: 6h
     action: abort
     enforce: true
-    max_actions: {per_cycle: %(per_cycle)d}
+    max_actions: %(caps)s
 """
 
 
@@ -81,8 +82,10 @@ def precompile() -> None:
 
 
 def apply_rbac(cluster: KubeCluster) -> None:
-    """The rendered deploy/kubernetes' Namespace, ServiceAccount, Role and RoleBinding."""
-    rendered = cluster.kubectl("kustomize", str(ROOT / "deploy" / "kubernetes")).stdout
+    """The rendered deploy/kubernetes/postgres' Namespace, ServiceAccount, Role and RoleBinding
+    (the mode with leader election)."""
+    overlay = ROOT / "deploy" / "kubernetes" / "postgres"
+    rendered = cluster.kubectl("kustomize", str(overlay)).stdout
     wanted = {"Namespace", "ServiceAccount", "Role", "RoleBinding"}
     docs = [d for d in yaml.safe_load_all(rendered) if d and d.get("kind") in wanted]
     assert {d["kind"] for d in docs} == wanted
@@ -133,6 +136,9 @@ class Fleet:
     cluster: KubeCluster
     workdir: Path
     per_cycle: int = 1
+    per_hour: int | None = None
+    journal_url: str | None = None
+    """A PostgreSQL journal every replica shares; default: a SQLite file each."""
     replicas: list[Replica] = field(default_factory=list)
 
     async def start(self, identity: str) -> Replica:
@@ -145,14 +151,19 @@ class Fleet:
                 "key": SECRET_KEY,
                 "url": self.emu.url,
                 "port": port,
-                "state": self.workdir / f"{identity}.db",
+                "state": (
+                    f"{{path: {self.workdir / f'{identity}.db'}}}"
+                    if self.journal_url is None
+                    else f'{{url: "{self.journal_url}"}}'
+                ),
                 "identity": identity,
                 "namespace": SA_NAMESPACE,
                 "kubeconfig": self.cluster.sa_kubeconfig,
                 "ld": LEASE_DURATION,
                 "rd": RENEW_DEADLINE,
                 "rp": RETRY_PERIOD,
-                "per_cycle": self.per_cycle,
+                "caps": f"{{per_cycle: {self.per_cycle}"
+                + ("}" if self.per_hour is None else f", per_hour: {self.per_hour}}}"),
             }
         )
         log = self.workdir / f"{identity}.log"

@@ -10,7 +10,7 @@ arranged for it, and nothing else:
 * the PodDisruptionBudget is sent as ``policy/v1beta1`` without ``unhealthyPodEvictionPolicy``:
   ``policy/v1`` arrived in 1.21 and that field in 1.26. ``minAvailable`` and ``selector`` are
   validated by the same code in both versions; the manifest as written (``policy/v1`` and the
-  field) is checked offline against the 1.37 schemas in tests/deploy.
+  field) is checked offline against the 1.27 (the minimum) and newest schemas in tests/deploy.
 """
 
 from __future__ import annotations
@@ -27,12 +27,11 @@ import yaml
 
 from taskwatch.leader.election import KubernetesElector, Timings
 from taskwatch.leader.lease import KubernetesLeaseStore
-from tests.deploy.test_kubernetes import CORE_KINDS, CRD_KINDS
-from tests.ha.replicas import LEASE, ROOT, apply_rbac
+from tests.deploy.kustomize import CORE_KINDS, CRD_KINDS, MODES
+from tests.ha.replicas import LEASE, apply_rbac
 from tests.kube import SA_NAMESPACE, SA_USER, KubeCluster, kube_fixture  # noqa: F401
 
 CRDS = Path(__file__).with_name("monitoring-crds.yaml")
-EVERY_KIND = CORE_KINDS | CRD_KINDS
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +60,10 @@ def published(cluster: KubeCluster, *definitions: str, timeout: float = 60.0) ->
         time.sleep(0.2)  # a real server's controller, not a clock of ours
 
 
-def rendered(cluster: KubeCluster) -> list[dict[str, Any]]:
-    text = cluster.kubectl("kustomize", str(ROOT / "deploy" / "kubernetes")).stdout
+def rendered(cluster: KubeCluster, mode: str = "postgres") -> list[dict[str, Any]]:
+    """One mode of deploy/kubernetes (tests/deploy/kustomize.py): by default the PostgreSQL one,
+    which holds every kind but the SQLite mode's PersistentVolumeClaim."""
+    text = cluster.kubectl("kustomize", str(MODES[mode])).stdout
     return [d for d in yaml.safe_load_all(text) if d]
 
 
@@ -88,16 +89,21 @@ def dry_run(cluster: KubeCluster, *docs: dict[str, Any]) -> Any:
     )
 
 
-def test_a_server_side_dry_run_of_every_rendered_document_succeeds(cluster: KubeCluster) -> None:
-    docs = [for_this_server(d) for d in rendered(cluster)]
-    assert {str(d["kind"]) for d in docs} == EVERY_KIND
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_a_server_side_dry_run_of_every_rendered_document_succeeds(
+    cluster: KubeCluster, mode: str
+) -> None:
+    docs = [for_this_server(d) for d in rendered(cluster, mode)]
+    assert {str(d["kind"]) for d in docs} == CORE_KINDS[mode] | CRD_KINDS
     done = dry_run(cluster, *docs)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("(server dry run)") == len(docs), done.stdout
-    for kind in ("poddisruptionbudget.policy", "servicemonitor.monitoring.coreos.com",
-                 "prometheusrule.monitoring.coreos.com",
-                 "networkpolicy.networking.k8s.io"):  # fmt: skip
-        assert f"{kind}/taskwatch created (server dry run)" in done.stdout, done.stdout
+    arranged = {"sqlite": ("persistentvolumeclaim/taskwatch-state",),
+                "postgres": ("poddisruptionbudget.policy/taskwatch",)}[mode]  # fmt: skip
+    for name in (*arranged, "servicemonitor.monitoring.coreos.com/taskwatch",
+                 "prometheusrule.monitoring.coreos.com/taskwatch",
+                 "networkpolicy.networking.k8s.io/taskwatch"):  # fmt: skip
+        assert f"{name} created (server dry run)" in done.stdout, done.stdout
 
 
 @pytest.mark.parametrize(

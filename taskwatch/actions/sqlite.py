@@ -1,15 +1,21 @@
-"""The journal's database file: one SQLite connection, opened, checked, migrated and locked.
+"""The SQLite journal: one file, one writing process (``state.path``, the default).
 
-:class:`JournalDatabase` is what :class:`~taskwatch.actions.journal.Journal` stands on: it opens
-the file (creating it private, 0600, when writable), refuses files that are not a journal this
-version understands (another application, a newer schema, corruption), sets WAL and
-``synchronous=FULL``, runs the migrations of :mod:`taskwatch.actions.schema`, holds the process
-lock of :mod:`taskwatch.actions.lock` while writable, and turns every sqlite3 error into a
-:class:`~taskwatch.errors.StoreError` naming the file. The rows themselves (intents, outcomes,
-the queries over them) are the journal module's.
+:class:`SqliteJournal` is the :class:`~taskwatch.actions.journal.Journal` backend for a daemon
+alone with its journal (systemd, one Kubernetes replica on a volume): it opens the file (creating
+it private, 0600, when writable), refuses files that are not a journal this version understands
+(another application, a newer schema, corruption), sets WAL and ``synchronous=FULL``, runs the
+migrations of :mod:`taskwatch.actions.schema`, holds the process lock of
+:mod:`taskwatch.actions.lock` while writable, and turns every sqlite3 error into a
+:class:`~taskwatch.errors.StoreError` naming the file. The rows and rules are the journal's.
+
+Durability costs one fsync per write (WAL, ``synchronous=FULL``): a few milliseconds on an SSD,
+tens on a slow disk. Actions are rare (bounded by the caps), so the daemon never feels it; WAL also
+lets ``taskwatch audit`` read while the daemon writes. Every write transaction is ``BEGIN
+IMMEDIATE``, so writers are serialised by SQLite itself and :meth:`_lock` has nothing to do.
 
 Not guaranteed: durability on filesystems that ignore fsync or lack shared memory for WAL
-(network filesystems: opening fails).
+(network filesystems: opening fails); that the file shrinks after a prune (freed pages are reused,
+not returned).
 """
 
 from __future__ import annotations
@@ -21,36 +27,54 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
-from typing import Final, NoReturn, Self
+from typing import Final, NoReturn
 
+from taskwatch.actions.backend import IN_FLIGHT, Connection
+from taskwatch.actions.journal import Journal
 from taskwatch.actions.lock import ProcessLock, fsync_dir, make_private_dirs
 from taskwatch.actions.schema import APPLICATION_ID, MIGRATIONS, OLDEST_READABLE, SCHEMA_VERSION
 from taskwatch.clock import Clock
-from taskwatch.errors import StoreError
+from taskwatch.errors import IntentRefused, StoreError
 
-__all__ = ["BUSY_TIMEOUT", "MEMORY", "JournalDatabase"]
+__all__ = ["BUSY_TIMEOUT", "MEMORY", "SqliteJournal"]
 
 MEMORY: Final = ":memory:"
 BUSY_TIMEOUT: Final = 5.0
 """Seconds a write waits for another connection's write transaction before failing."""
 
 
-class JournalDatabase:
+class SqliteJournal(Journal):
     """One SQLite connection to a journal file, guarded by a lock, so a journal may be shared by
     threads (e.g. calls made through ``anyio.to_thread``). ``read_only`` opens an existing file
-    without changing it and takes no process lock."""
+    without changing it and takes no process lock; ``exclusive=False`` writes without it, for a
+    process that only flips the kill switch beside a running daemon (``taskwatch pause``): it
+    never acts, and SQLite serialises its writes with the daemon's."""
 
-    def __init__(self, path: str | Path, *, clock: Clock, read_only: bool = False) -> None:
+    shared = False
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        clock: Clock,
+        read_only: bool = False,
+        in_flight: float = IN_FLIGHT,
+        exclusive: bool = True,
+    ) -> None:
+        super().__init__(clock=clock, read_only=read_only, in_flight=in_flight)
         self.path = path if path == MEMORY else str(Path(path).expanduser())
-        self.read_only = read_only
-        self._clock = clock
+        self.exclusive = exclusive
         self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
+        self._guard = threading.Lock()
         self._process_lock: ProcessLock | None = None
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.path!r}, read_only={self.read_only})"
+    @property
+    def target(self) -> str:
+        return self.path
+
+    @property
+    def is_open(self) -> bool:
+        return self._conn is not None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -61,7 +85,7 @@ class JournalDatabase:
         if self._conn is not None:
             return
         writer = not self.read_only and self.path != MEMORY
-        if writer:
+        if writer and self.exclusive:
             self._hold()
         try:
             conn = self._connect()
@@ -84,7 +108,7 @@ class JournalDatabase:
     def close(self) -> None:
         """Close and let the lock go; idempotent. The last connection to close checkpoints and
         removes the WAL."""
-        with self._lock:
+        with self._guard:
             conn, self._conn = self._conn, None
         try:
             if conn is not None:
@@ -107,18 +131,9 @@ class JournalDatabase:
         if lock is not None:
             lock.release()
 
-    def __enter__(self) -> Self:
-        self.open()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
     def schema_version(self) -> int:
         """The schema version of the open file."""
-        with self._errors("read the schema version"), self._lock:
+        with self._errors("read the schema version"), self._guard:
             return int(self._connection().execute("PRAGMA user_version").fetchone()[0])
 
     # -- internals ---------------------------------------------------------------------------
@@ -205,9 +220,14 @@ class JournalDatabase:
 
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
-        """Translate sqlite3 errors into :class:`StoreError` naming the file."""
+        """Translate sqlite3 errors into :class:`StoreError` naming the file (a duplicate live
+        intent into :class:`IntentRefused`)."""
         try:
             yield
+        except sqlite3.IntegrityError as e:
+            if "intents.account" in str(e) and "UNIQUE" in str(e):
+                raise IntentRefused("open", "another intent for this task is live") from e
+            raise StoreError(f"{self.path}: cannot {doing}: {e}", path=self.path) from e
         except sqlite3.DatabaseError as e:
             text = str(e)
             if "not a database" in text or "malformed" in text:
@@ -217,9 +237,17 @@ class JournalDatabase:
             raise StoreError(f"{self.path}: cannot {doing}: {e}", path=self.path) from e
 
     @contextmanager
-    def _transaction(self, doing: str) -> Iterator[sqlite3.Connection]:
+    def _reading(self, doing: str) -> Iterator[Connection]:
+        with self._errors(doing), self._guard:
+            yield self._connection()
+
+    def _lock(self, conn: Connection, name: str, *, shared: bool) -> None:
+        """Nothing to do: ``BEGIN IMMEDIATE`` already excludes every other writer."""
+
+    @contextmanager
+    def _transaction(self, doing: str) -> Iterator[Connection]:
         """``BEGIN IMMEDIATE`` … ``COMMIT`` (fsynced), rolled back on any error."""
-        with self._errors(doing), self._lock:
+        with self._errors(doing), self._guard:
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
             try:
