@@ -166,8 +166,9 @@ class PostgresJournal(Journal):
                 conn.execute(f"SET lock_timeout = {STATEMENT_TIMEOUT_MS}")
                 if self.read_only:
                     conn.execute("SET default_transaction_read_only = on")
-                self._check(conn)
-                if not self.read_only:
+                if self.read_only:
+                    self._check(conn)
+                else:  # checked under the migration lock: another replica may be migrating
                     self._migrate(conn)
             except BaseException:
                 conn.close()
@@ -216,6 +217,7 @@ class PostgresJournal(Journal):
                     "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
                     (_LOCK_NAMESPACE + "migrate",),
                 )
+                self._check(conn)
                 version = self._version(conn)
                 if version >= PG_SCHEMA_VERSION:
                     return

@@ -130,7 +130,8 @@ Build = Callable[..., Bench]
 
 @pytest.fixture
 def bench() -> Iterator[Build]:
-    """``bench(*policies, **executor_options)``: a fresh bench; its journal is closed after."""
+    """``bench(*policies, journal=None, **executor_options)``: a fresh bench; its journal (by
+    default SQLite in memory; ``journal(clock)`` opens another) is closed after."""
     journals: list[AnyJournal] = []
 
     def build(

@@ -1,6 +1,10 @@
 """Three taskwatch replicas against one emulator and a real kube-apiserver: one leads, and
 failover, handover and repeated leader kills never let two replicas act in overlapping terms.
 
+The leader kills run twice: each replica on its own SQLite journal (the Lease alone keeps them
+apart), and every replica on one PostgreSQL journal with a ``per_hour`` cap smaller than the
+targets, which must hold across the failovers (each new leader counts its predecessors' actions).
+
 Lease timings are short (lease 2 s, renew deadline 1.5 s, retry 0.5 s) so that real-time
 failovers keep the suite fast; the replicas talk to the API server as the ServiceAccount bound to
 deploy/kubernetes' Role, so they prove the Role is enough.
@@ -35,6 +39,7 @@ from tests.ha.replicas import (
     precompile,
 )
 from tests.kube import SA_NAMESPACE, KubeCluster, kube_fixture  # noqa: F401
+from tests.postgres import postgres_fixture, postgres_url_fixture  # noqa: F401
 
 LIMITS = {**EMULATOR_LIMITS, ("mps", "ManageTask"): 100_000.0}
 """The emulator's clock stands still, so its per-second windows never end: lift the abort's."""
@@ -49,7 +54,13 @@ def cluster(kube_cluster: KubeCluster) -> KubeCluster:
 
 
 @contextlib.asynccontextmanager
-async def fleet_of(cluster: KubeCluster, workdir: Path) -> AsyncIterator[tuple[Fleet, LeaseWatch]]:
+async def fleet_of(
+    cluster: KubeCluster,
+    workdir: Path,
+    *,
+    journal_url: str | None = None,
+    per_hour: int | None = None,
+) -> AsyncIterator[tuple[Fleet, LeaseWatch]]:
     """An emulator, a fresh Lease with a watch on it, and (on exit) every replica killed."""
     cluster.kubectl("-n", SA_NAMESPACE, "delete", "lease", LEASE, "--ignore-not-found")
     store = KubernetesLeaseStore(
@@ -58,7 +69,9 @@ async def fleet_of(cluster: KubeCluster, workdir: Path) -> AsyncIterator[tuple[F
     watch = LeaseWatch(store)
     async with running_emulator(limits=LIMITS) as emu, anyio.create_task_group() as tg:
         tg.start_soon(watch.run)
-        fleet = Fleet(emu=emu, cluster=cluster, workdir=workdir)
+        fleet = Fleet(
+            emu=emu, cluster=cluster, workdir=workdir, journal_url=journal_url, per_hour=per_hour
+        )
         try:
             yield fleet, watch
         finally:
@@ -185,6 +198,62 @@ async def test_leader_kills_under_an_enforcing_policy_never_overlap_terms_nor_ac
         started = time.monotonic()
         await leader_kills(f, watch, kills)
         print(f"{kills} leader kills in {time.monotonic() - started:.1f} s")
+    one_leader_at_a_time(f, watch, targets, kills)
+
+
+@pytest.mark.parametrize("kills", [5, pytest.param(20, marks=pytest.mark.slow)])
+async def test_leader_kills_on_one_postgresql_journal_keep_the_per_hour_cap_across_failovers(
+    cluster: KubeCluster, tmp_path: Path, postgres_url: str, kills: int
+) -> None:
+    cap = 2 * kills  # each leader acts at least once before its kill: the cap binds after them
+    async with fleet_of(cluster, tmp_path, journal_url=postgres_url, per_hour=cap) as (f, watch):
+        targets = {live(f.emu.world, 7 + i % 5) for i in range(3 * kills + 10)}
+        started = time.monotonic()
+        await leader_kills(f, watch, kills)
+        await eventually(lambda: counted(postgres_url) >= cap, f"the cap of {cap} reached")
+        await anyio.sleep(2.5)  # more cycles of the last leader: the cap holds
+        took = time.monotonic() - started
+        rows = journal_rows(postgres_url)
+    print(
+        f"{kills} leader kills on PostgreSQL in {took:.1f} s: {sum(aborts(f.emu).values())} "
+        f"aborts at the emulator, per_hour {cap}, journal "
+        f"{dict(collections.Counter(r for _, r in rows.elements()))}"
+    )
+    one_leader_at_a_time(f, watch, targets, kills)
+    assert sum(aborts(f.emu).values()) <= cap  # at most N across every leader
+    assert counted(postgres_url) == cap  # and the cap bound: N counted, no more
+    done = collections.Counter(t for t, r in rows.elements() if r == "done")
+    assert max(done.values()) == 1
+
+
+def journal_rows(url: str) -> collections.Counter[tuple[str, str | None]]:
+    """(task, result) of every intent in the shared journal, read around the daemons' code."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        return collections.Counter(
+            (str(t), r)
+            for t, r in db.execute(
+                "SELECT i.task_id, o.result FROM intents i "
+                "LEFT JOIN outcomes o ON o.intent_id = i.id WHERE i.mode = 'enforce'"
+            )
+        )
+
+
+def counted(url: str) -> int:
+    """What the per-hour cap counts: enforce intents unresolved, done or ever unknown."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        row = db.execute(
+            "SELECT count(*) FROM intents i LEFT JOIN outcomes o ON o.intent_id = i.id "
+            "WHERE i.mode = 'enforce' AND (o.intent_id IS NULL OR o.result IN ('done', 'unknown')"
+            " OR o.uncertain = 1)"
+        ).fetchone()
+    return int(row[0])
+
+
+def one_leader_at_a_time(f: Fleet, watch: LeaseWatch, targets: set[str], kills: int) -> None:
     sequence = callers(f.emu)
     runs = [k for k, _ in itertools.groupby(sequence)]
     # No replica's calls interleave with another's: each identity acted in one unbroken run.
