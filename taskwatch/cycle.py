@@ -42,7 +42,9 @@ class Cycle:
         report = await self.watcher.cycle()
         acted = 0
         if report.ok and self.executor.rules:
-            acted = len(await self.executor.run(self.watcher.adapter, self.watcher.actionable()))
+            reports = await self.executor.run(self.watcher.adapter, self.watcher.actionable())
+            self.watcher.acted((r.task_id, r.result) for r in reports)  # settles presumed tasks
+            acted = len(reports)
         self._ended(acted)
         return report
 

@@ -11,6 +11,8 @@ is the ``after`` hook of every :class:`~taskwatch.cycle.Cycle`, keeping systemd 
 * ``/readyz`` (:meth:`Health.readiness`) once the configuration is loaded and, on the leader,
   every source has completed one successful cycle and the journal can be written. A healthy
   follower is ready: a rolling update waits for the new pod to be ready while the old one leads.
+  Its JSON says ``"dry_run": true`` while ``--dry-run`` overrides every ``enforce`` (that does not
+  change readiness).
 * systemd: ``READY=1`` once every source completed a cycle, then ``STATUS=`` after each cycle
   whose summary changed (:meth:`Health.cycle_ended`).
 
@@ -91,8 +93,10 @@ class Health:
 
     def readiness(self) -> tuple[bool, Mapping[str, Any]]:
         rt = self._current()
+        dry_run = rt.services.dry_run
         if not rt.services.elector.is_leader():  # a healthy follower is ready (rolling updates)
-            return True, {"config": "loaded", "leader": self._leader_view(), "sources": {}}
+            view = {"config": "loaded", "dry_run": dry_run, "leader": self._leader_view()}
+            return True, {**view, "sources": {}}
         sources = {
             s.name: {
                 "ready": s.watcher.ready,
@@ -106,7 +110,12 @@ class Health:
         # A journal that cannot be written means no action can be recorded, so none is taken:
         # not ready (a restart would not free the disk, so not unhealthy). See actions.guard.
         guard = rt.services.executor.guard
-        view = {"config": "loaded", "leader": self._leader_view(), "sources": sources}
+        view = {
+            "config": "loaded",
+            "dry_run": dry_run,
+            "leader": self._leader_view(),
+            "sources": sources,
+        }
         return ok and guard.ok, {**view, "journal": guard.view()}
 
     # --- the status page ----------------------------------------------------------------------
@@ -136,6 +145,7 @@ class Health:
             ],
             tasks=[t for s in rt.sources for t in s.watcher.actionable()],
             rules=rt.rules,
+            dry_run=services.dry_run,
             actions=actions,
             actions_since=since,
         )

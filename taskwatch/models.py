@@ -64,6 +64,10 @@ class Task:
     """What changes when the task changes; equal fingerprints mean no detail call is needed."""
     fields: Mapping[str, Any] = field(default_factory=dict, compare=False)
     detail: Mapping[str, Any] | None = field(default=None, compare=False)
+    unobserved_since: float | None = None
+    """UTC epoch seconds since when the API shows this task no more although it was last seen
+    active (past its list and detail windows, :mod:`taskwatch.tracker`): it is *presumed* in its
+    last observed state; ``None``: observed by the last scan."""
 
     @property
     def source(self) -> SourceKey:

@@ -23,6 +23,10 @@ With leader election on, the replica's identity is appended to each account's ``
 (``X-TC-RequestClient: taskwatch/0.1.0; <suffix>;<identity>``, in the header's alphabet), so the
 API's logs (and the emulator's) tell which replica made each call.
 
+``--dry-run`` is a property of the process, not of a configuration: it lives in the
+:class:`Services` and every runtime applies it to the executor's rules
+(:func:`~taskwatch.services.effective`), so a reloaded file with ``enforce: true`` stays dry-run.
+
 Not guaranteed: building has one side effect, on the shared metrics: the series of a source the
 new configuration drops are forgotten at once, before the swap.
 """
@@ -43,7 +47,7 @@ from taskwatch.metrics.registry import Metrics
 from taskwatch.models import SourceKey
 from taskwatch.policy.rules import Rule, compile_rules
 from taskwatch.scheduler import Loop, Schedule
-from taskwatch.services import Services, build_notifier
+from taskwatch.services import Services, build_notifier, effective
 from taskwatch.settings import Settings, load_settings
 from taskwatch.tencent import catalog
 from taskwatch.tencent.client import TencentClient
@@ -84,14 +88,16 @@ class ActionConfig:
     """What a configuration sets on the daemon's one executor (the rest of it is state)."""
 
     rules: tuple[Rule, ...]
+    """The rules as the executor applies them (all dry-run under ``--dry-run``)."""
     max_per_cycle: int
     attempts: int
     retry_after: float
     paused: bool
 
     @classmethod
-    def of(cls, settings: Settings, rules: list[Rule]) -> ActionConfig:
+    def of(cls, settings: Settings, rules: list[Rule], *, dry_run: bool = False) -> ActionConfig:
         a = settings.actions
+        rules = effective(rules, dry_run=dry_run)
         return cls(tuple(rules), a.max_per_cycle, a.attempts, a.retry_after, a.paused)
 
     def apply(self, executor: Executor, *, was: ActionConfig) -> None:
@@ -113,6 +119,8 @@ class Runtime:
 
     settings: Settings
     rules: list[Rule]
+    """The rules as the file says (the status page shows both); the executor's, with
+    ``--dry-run`` applied, are in ``actions.rules``."""
     services: Services
     actions: ActionConfig
     notifier: Notifier | None = None
@@ -156,7 +164,7 @@ def build_runtime(
         settings=settings,
         rules=rules,
         services=services,
-        actions=ActionConfig.of(settings, rules),
+        actions=ActionConfig.of(settings, rules, dry_run=services.dry_run),
         notifier=notifier,
     )
     replica = services.identity if settings.leader.enabled else None

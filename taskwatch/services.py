@@ -8,6 +8,8 @@ store. A reload does not rebuild any of them: :class:`~taskwatch.runtime.Runtime
 :class:`Services` from one configuration to the next, and changes to ``http``, ``state`` or
 ``leader`` need a restart (the supervisor logs that). What a reload does change in them (the
 executor's rules and caps, the notifier) :func:`taskwatch.runtime.build_runtime` applies.
+``--dry-run`` is kept here (:attr:`Services.dry_run`) for the same reason: it outlives reloads,
+and :func:`effective` is the one place it turns the executor's rules into dry-run ones.
 
 Not guaranteed: building opens nothing (no file, no socket): the journal is opened by the
 supervisor while it runs, the transport's connections on first use, the Lease store on first call.
@@ -15,8 +17,9 @@ supervisor while it runs, the transport's connections on first use, the Lease st
 
 from __future__ import annotations
 
+import dataclasses
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from taskwatch.actions.backend import IN_FLIGHT
@@ -50,6 +53,9 @@ class Services:
     """This replica's leadership term in the journal (intents carry it with election on)."""
     lease_store: KubernetesLeaseStore | None = None
     """The Lease store the elector uses (closed on stop); None without leader election."""
+    dry_run: bool = False
+    """``--dry-run``: every rule acts as dry-run in this process, whatever its ``enforce``, for
+    the process's whole life (every runtime, so every reload, applies it: :func:`effective`)."""
 
     @property
     def identity(self) -> str:
@@ -66,10 +72,12 @@ def build_services(
     rng: random.Random,
     transport: Transport | None = None,
     elector: Elector | None = None,
+    dry_run: bool = False,
 ) -> Services:
     """The long-lived parts for ``settings``; ``transport`` and ``elector`` may be given (tests).
-    The executor starts with ``rules``, the actions settings and the notifier of ``settings``;
-    the kill-switch and leader gauges are set."""
+    The executor starts with ``rules`` (all as dry-run with ``dry_run``: :func:`effective`), the
+    actions settings and the notifier of ``settings``; the kill-switch, dry-run and leader gauges
+    are set."""
     transport = transport or Transport(
         timeouts=Timeouts(connect=settings.api.connect_timeout, total=settings.api.timeout),
         max_body=settings.api.max_body_bytes,
@@ -89,7 +97,7 @@ def build_services(
     )
     actions = settings.actions
     executor = Executor(
-        rules=rules,
+        rules=effective(rules, dry_run=dry_run),
         journal=journal,
         metrics=metrics,
         clock=clock,
@@ -102,6 +110,7 @@ def build_services(
         term=tenure.current,
     )
     metrics.set_actions_paused(actions.paused)
+    metrics.set_dry_run(dry_run)
     metrics.set_leader(elector.is_leader())
     return Services(
         clock=clock,
@@ -114,7 +123,18 @@ def build_services(
         executor=executor,
         tenure=tenure,
         lease_store=lease_store,
+        dry_run=dry_run,
     )
+
+
+def effective(rules: Sequence[Rule], *, dry_run: bool) -> list[Rule]:
+    """The rules as the executor applies them: as written, or with ``dry_run`` every one with
+    ``enforce`` off (a decision then records ``would`` and sends nothing; caps and grace hold as
+    for any dry-run rule). The one place ``--dry-run`` is applied; the rules themselves (and the
+    status page's view of what the file says) are left as they are."""
+    if not dry_run:
+        return list(rules)
+    return [dataclasses.replace(r, enforce=False) if r.enforce else r for r in rules]
 
 
 def _elector(

@@ -15,6 +15,9 @@ failure is logged and ``taskwatch_config_last_reload_successful`` drops to 0). A
 into a new runtime (reusing unchanged parts, see :mod:`taskwatch.runtime`) and swapped in at once:
 each loop finishes the cycle in flight, then the new loops start on the tick their source had due
 (see :mod:`taskwatch.leading`). ``http``, ``state`` and ``leader`` changes need a restart (logged).
+``--dry-run`` (``dry_run=True``) holds for the process's life: a reloaded ``enforce: true`` stays
+dry-run (see :func:`taskwatch.services.effective`), and each start and reload logs a
+``dry_run.overriding`` warning counting the enforcing policies it overrides.
 
 **systemd** (``Type=notify``): READY=1 and STATUS= come from :class:`~taskwatch.health.Health`;
 WATCHDOG=1 while every loop keeps its rhythm, RELOADING=1 around a reload, STOPPING=1 on stop.
@@ -88,6 +91,7 @@ class Supervisor:
         config_path: str | Path | None = None,
         systemd: SystemdNotifier | None = None,
         elector: Elector | None = None,
+        dry_run: bool = False,
     ) -> None:
         self.config_path = config_path
         if rules is None:
@@ -107,7 +111,10 @@ class Supervisor:
             rng=self.rng,
             transport=transport,
             elector=elector,
+            dry_run=dry_run,
         )
+        if dry_run:
+            _dry_run_warning(rules, at="start")
         started = self.clock.now().timestamp()
         self.health = Health(lambda: self.runtime, systemd=self.systemd, started_wall=started)
         self.runtime: Runtime = self._build(settings, rules, previous=None)
@@ -321,6 +328,8 @@ class Supervisor:
         for key in ("http", "state", "leader"):
             if getattr(settings, key) != getattr(self.settings, key):
                 log.warning("config.restart_needed", key=key)
+        if self.services.dry_run:
+            _dry_run_warning(rules, at="reload")
         previous, self.runtime = self.runtime, self._build(settings, rules, previous=self.runtime)
         self.runtime.install(previous)
         self.metrics.config_loaded(True)
@@ -336,6 +345,20 @@ class Supervisor:
 
     def status_snapshot(self) -> StatusSnapshot:
         return self.health.status_snapshot()
+
+
+def _dry_run_warning(rules: list[Rule], *, at: str) -> None:
+    """``--dry-run`` holds: say how many enforcing policies it overrides (and which), at start
+    and at every reload (a reloaded file may bring new ones)."""
+    enforcing = [r.name for r in rules if r.enforce]
+    log.warning(
+        "dry_run.overriding",
+        at=at,
+        enforcing=len(enforcing),
+        policies=enforcing,
+        note="--dry-run: every policy acts as dry-run in this process; nothing is aborted, "
+        "cancelled or deleted",
+    )
 
 
 def _switch_view(switch: Switch) -> dict[str, Any]:

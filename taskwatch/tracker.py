@@ -19,9 +19,21 @@ lasts, and after that for as long as the API still lists it (checked at each swe
 listings are complete): the API cannot show it again once both are over. So memory is bounded by
 the finished tasks of one window plus whatever the API lists.
 
+Tasks that outlive the API's windows (:attr:`Tracker.presumed`). MPS lists a task for 7 days
+after its creation and describes it for 3 to 7, but a live stream can run for weeks: once it is
+past both, no Describe call shows it, although it still runs (and bills). A task last seen active
+that leaves the active listing past its list window and whose detail is not found is *presumed*
+in its last observed state (``Task.unobserved_since`` says since when): counted, aged from its
+own times and evaluated by the policies like an active one, at no API cost. It stops being
+presumed when an observation says otherwise (it is listed again, or listed finished), when an
+action settles it (:meth:`Tracker.settle`: the abort landed, or the API said it had ended) or
+after the product's bound (``ProductSpec.outlives``, :meth:`Tracker.expire`). Which tasks are
+presumed is the watcher's decision (:mod:`taskwatch.watch`); this class only keeps them.
+
 Not guaranteed: a task that is created and finishes between two cycles is seen only by the next
 sweep of finished tasks; its queue wait and duration are still observed then, once. A finished id
-the API stops listing and lists again after its window is new to taskwatch.
+the API stops listing and lists again after its window is new to taskwatch. Presumed tasks live
+in memory only: a task past the windows when taskwatch starts (or restarts) is never seen.
 """
 
 from __future__ import annotations
@@ -29,7 +41,7 @@ from __future__ import annotations
 from collections.abc import Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from taskwatch.models import Phase, Task
+from taskwatch.models import Outcome, Phase, Result, Task
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +106,9 @@ class Tracker:
     """Finished task id → its creation time (for eviction); each finish is observed once."""
     stale: dict[str, Hashable] = field(default_factory=dict)
     """Finished tasks the last active listing still showed → that list record's fingerprint."""
+    presumed: dict[str, Task] = field(default_factory=dict)
+    """Tasks last seen active that the API shows no more (past its windows) → their last
+    observation, with ``unobserved_since`` set: presumed still active (module docstring)."""
 
     def fingerprints(self) -> dict[str, Hashable]:
         return {task_id: task.fingerprint for task_id, task in self.active.items()}
@@ -138,6 +153,8 @@ class Tracker:
                 continue
             self.finished[task.id] = task.created if task.created is not None else 0.0
             first_time.append(task)
+        for task_id in [k for k in self.presumed if k in self.active or k in self.finished]:
+            del self.presumed[task_id]  # observed again: active, or ended
         if listed is not None:
             self.stale = {
                 k: t.fingerprint
@@ -145,6 +162,53 @@ class Tracker:
                 if k in self.finished and k not in self.active
             }
         return first_time
+
+    def presume(self, tasks: Iterable[Task], now: float) -> list[Task]:
+        """Keep ``tasks`` (last seen active, now shown by no API call) as presumed active since
+        ``now``, out of :attr:`active`; returns them as kept."""
+        kept: list[Task] = []
+        for task in tasks:
+            since = now if task.unobserved_since is None else task.unobserved_since
+            kept.append(replace(task, unobserved_since=since))
+            self.presumed[task.id] = kept[-1]
+            self.active.pop(task.id, None)
+        return kept
+
+    def settle(
+        self, outcomes: Iterable[tuple[str, Outcome]], now: float, status: str | None
+    ) -> tuple[list[str], list[Task]]:
+        """Presumed tasks an action settled, by (task id, outcome): ``done`` (aborted at ``now``)
+        and ``already_done`` (ended, when unknown) end them, recorded finished with ``status``
+        (the product's ended one); other outcomes, and ids not presumed, change nothing. Returns
+        the ids settled and the tasks never seen ended before (as :meth:`commit`)."""
+        ended: list[Task] = []
+        for task_id, result in outcomes:
+            task = self.presumed.get(task_id)
+            if task is None or result not in (Outcome.DONE, Outcome.ALREADY_DONE):
+                continue
+            aborted = result is Outcome.DONE
+            ended.append(
+                replace(
+                    task,
+                    status=status or task.status,
+                    phase=Phase.DONE,
+                    finished=now if aborted else None,
+                    result=Result.ABORTED if aborted else Result.UNKNOWN,
+                )
+            )
+        return [t.id for t in ended], (self.commit(self.active, ended) if ended else [])
+
+    def expire(self, now: float, bound: float) -> list[Task]:
+        """Forget presumed tasks unobserved for longer than ``bound`` seconds; returns them.
+        Their end was never seen: they are not recorded as finished."""
+        old = [
+            t
+            for t in self.presumed.values()
+            if t.unobserved_since is not None and t.unobserved_since < now - bound
+        ]
+        for task in old:
+            del self.presumed[task.id]
+        return old
 
     def remember(self, tasks: Iterable[Task]) -> None:
         """Record finished tasks as known without observing them (the first sweep's history)."""

@@ -8,6 +8,16 @@ long finished ids are remembered). The finished list is swept rarely, on a jitte
 schedule, to catch tasks that were born and died between two cycles; the first sweep is a baseline
 (finished history is recorded, not counted as new finishes).
 
+A task that leaves the active listing and whose detail is not found is gone, except where the
+product says tasks outlive the API's windows (``ProductSpec.outlives``: MPS). There, one last seen
+active that left the listing past its list window (within :data:`EDGE`) is *presumed* active
+(:attr:`taskwatch.tracker.Tracker.presumed`): still counted by the gauges, still given to the
+policies (the fence acts on its last observation, :mod:`taskwatch.actions.attempt`), until
+:meth:`Watcher.acted` hears that an action settled it, a finished listing shows it, or
+``outlives`` has passed. One that left the listing inside its window has ended (MPS tasks cannot be
+deleted): the next sweep's finished listing observes it, from its list record if the detail has
+forgotten it.
+
 Detail is fetched in chunks: a chunk whose calls fail after the client's retries is deferred (those
 tasks keep their last observation, or stay unseen if new, and are refreshed next cycle) rather than
 failing the cycle, so at scale one unlucky call cannot stop every cycle (with 800 detail calls and
@@ -24,14 +34,16 @@ what it saw.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import structlog
 
+from taskwatch import catalog
 from taskwatch.clock import Clock
 from taskwatch.errors import CycleTimeout, TaskwatchError
 from taskwatch.metrics.registry import Metrics, summarise
-from taskwatch.models import ACTIONABLE_WHEN_DONE, Phase, SourceKey, Task
+from taskwatch.models import ACTIONABLE_WHEN_DONE, Outcome, Phase, SourceKey, Task
 from taskwatch.products.base import Adapter, CallCounter
 from taskwatch.tracker import Tracker, diff
 
@@ -41,6 +53,10 @@ REFRESH_CHUNK = 50
 """Tasks per refresh call of the adapter (DLC looks up 50 ids per API call)."""
 FAILURE_REMINDER = 300.0
 """Seconds (loop time) between error lines while a source keeps failing for the same reason."""
+EDGE = 300.0
+"""Seconds before the end of its list window from which a task that leaves the active listing is
+taken to have aged out of it rather than ended: the API refuses requests signed more than five
+minutes off its clock, so taskwatch's clock and the API's agree within that."""
 
 
 @dataclass(slots=True)
@@ -62,8 +78,9 @@ class CycleReport:
     seconds: float
     calls: dict[str, int]
     active: int = 0
-    """Tasks held after the cycle, as ``taskwatch_tasks`` counts them: the active ones and every
-    listed ended Live task; a failed cycle keeps the last good count (it changed nothing)."""
+    """Tasks held after the cycle, as ``taskwatch_tasks`` counts them: the active ones, those
+    presumed active past the API's windows and every listed ended Live task; a failed cycle keeps
+    the last good count (it changed nothing)."""
     new: int = 0
     changed: int = 0
     gone: int = 0
@@ -101,18 +118,46 @@ class Watcher:
     _streak: _Streak | None = None
     _scan: tuple[float, CallCounter] | None = None
     """The cycle in progress (its start and calls), left set if it is cancelled mid-scan."""
+    _outlives: float | None = field(init=False, default=None)
+    """The product's ``ProductSpec.outlives``: how long a task past the windows is presumed."""
+    _ended_status: str | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.tracker = Tracker(window=self.adapter.window)
+        spec = catalog.PRODUCTS.get(self.source.product)
+        self._outlives = None if spec is None else spec.outlives
+        self._ended_status = spec.ended[0] if spec is not None and spec.ended else None
 
     @property
     def source(self) -> SourceKey:
         return self.adapter.source
 
     def actionable(self) -> list[Task]:
-        """The tasks policies may act on after the last good scan: the active ones, plus ended
-        ones still listed where the product allows acting on them."""
-        return [*self.tracker.active.values(), *self.listed_done.values()]
+        """The tasks policies may act on after the last good scan: the active ones, the ones
+        presumed active past the API's windows, and ended ones still listed where the product
+        allows acting on them."""
+        tracker = self.tracker
+        return [*tracker.active.values(), *tracker.presumed.values(), *self.listed_done.values()]
+
+    def _outlived(self, task: Task, now: float) -> bool:
+        """Whether ``task``, last seen active, is presumed active now that no call shows it: its
+        product's tasks outlive the API's windows and it left the listing past its list window."""
+        if self._outlives is None or task.phase is Phase.DONE or task.created is None:
+            return False
+        return task.created <= now - self.adapter.window + EDGE
+
+    def acted(self, outcomes: Iterable[tuple[str, Outcome]]) -> int:
+        """The executor's outcomes of a cycle, by task id: a presumed task whose action landed
+        (``done``: aborted now) or found it over (``already_done``) has ended; it is observed
+        finished once, no longer presumed, and the gauges are published again. How many."""
+        now = self.clock.now().timestamp()
+        settled, first_time = self.tracker.settle(outcomes, now, self._ended_status)
+        for task in first_time:
+            self.metrics.task_finished(task)
+        if settled:
+            log.info("task.presumption_settled", source=str(self.source), tasks=settled)
+            self.metrics.publish_tasks(self.source, summarise(self.actionable()))
+        return len(settled)
 
     @property
     def ready(self) -> bool:
@@ -253,17 +298,24 @@ class Watcher:
             else:
                 current.pop(task_id, None)  # new: it is new again next cycle
         ended: list[Task] = []
+        outlived: list[Task] = []
+        now_wall = self.clock.now().timestamp()
         for task_id in d.gone:  # left the active listing: the refresh says how it ended
             if task_id in deferred:
                 continue
             seen = fresh.get(task_id)
-            if seen is None:
-                continue  # forgotten by the API (deleted, or past its window)
+            if seen is None:  # forgotten by the API (deleted, or past its detail window)
+                if task_id in scan.finished:
+                    ended.append(scan.finished[task_id])  # its end is listed: seen ended
+                elif self._outlived(before := tracker.active[task_id], now_wall):
+                    outlived.append(before)
+                continue
             if seen.phase is Phase.DONE:
                 ended.append(seen)
             else:
                 current[task_id] = seen  # listed elsewhere mid-scan; still active
-        ended += [fresh[t.id] for t in newly_finished if t.id in fresh]
+        # a finished listing is an observed end, even once the detail has forgotten the task
+        ended += [fresh.get(t.id, t) for t in newly_finished if t.id not in deferred]
         if deferred:
             log.warning(
                 "cycle.detail_deferred",
@@ -278,7 +330,7 @@ class Watcher:
         first_time = tracker.commit(active, ended, listed=listed)
         for task in first_time:
             self.metrics.task_finished(task)
-        now_wall = self.clock.now().timestamp()
+        self._presume(outlived, now_wall)
         complete = {*scan.active, *scan.finished} if scan.swept else None
         tracker.evict(now_wall, listed=complete)  # what the API still lists is remembered
         if sweep:
@@ -312,6 +364,30 @@ class Watcher:
             gone=report.gone,
             finished=report.finished,
             settled=len(d.settled),
+            presumed=len(tracker.presumed),
             swept=report.swept,
         )
         return report
+
+    def _presume(self, outlived: list[Task], now: float) -> None:
+        """Keep the tasks that outlived the API's windows; forget those presumed too long."""
+        for task in self.tracker.presume(outlived, now):
+            log.warning(
+                "task.presumed_active",
+                source=str(self.source),
+                task=task.id,
+                type=task.type,
+                status=task.status,
+                age=task.age(now),
+                reason="past the API's list and detail windows; kept in its last observed state",
+            )
+        if self._outlives is None:
+            return
+        for task in self.tracker.expire(now, self._outlives):
+            log.warning(
+                "task.presumption_expired",
+                source=str(self.source),
+                task=task.id,
+                unobserved_for=now - (task.unobserved_since or now),
+                reason="presumed active for longer than the product's bound; no longer shown",
+            )

@@ -12,11 +12,12 @@ from typing import Any, cast
 
 import anyio
 
+from taskwatch.actions.attempt import ActionReport
 from taskwatch.actions.executor import Executor
 from taskwatch.clock import ManualClock
 from taskwatch.cycle import Cycle
 from taskwatch.metrics.registry import Metrics
-from taskwatch.models import Phase, SourceKey, Task
+from taskwatch.models import Outcome, Phase, SourceKey, Task
 from taskwatch.products.base import Adapter, CallCounter, PagingError, ScanResult
 from taskwatch.watch import Watcher
 
@@ -68,9 +69,9 @@ class Recording:
     acted: int = 0
     asked: list[list[str]] = field(default_factory=list)
 
-    async def run(self, adapter: Adapter, tasks: Iterable[Task]) -> list[object]:
+    async def run(self, adapter: Adapter, tasks: Iterable[Task]) -> list[ActionReport]:
         self.asked.append(sorted(t.id for t in tasks))
-        return [object()] * self.acted
+        return [ActionReport("p", "t", "abort", Outcome.DONE)] * self.acted
 
 
 def cycle_of(adapter: Scripted, executor: Recording) -> tuple[Cycle, list[int]]:

@@ -445,6 +445,7 @@ def full(metrics: Metrics, clock: ManualClock) -> None:
     metrics.cycle_finished(MPS, seconds=1, calls=1, error="NetworkError")
     metrics.cycle_skipped(MPS)
     metrics.config_loaded(True)
+    metrics.set_dry_run(True)
     metrics.set_leader(True)
     metrics.leader_changed(True)
     metrics.policy_matched("abort-long-live")
@@ -478,6 +479,7 @@ def test_every_family_is_named_taskwatch_and_promtool_finds_the_exposition_lint_
         "taskwatch_build",
         "taskwatch_config_last_reload_successful",
         "taskwatch_config_last_reload_success_timestamp_seconds",
+        "taskwatch_dry_run",
         "taskwatch_leader",
         "taskwatch_leader_transitions",
         "taskwatch_policy_matches",

@@ -8,7 +8,10 @@ passed the executor's gate (never twice, caps, dry-run):
 2. **fence**: the task is re-described and the rule re-evaluated by the engine on the fresh
    observation; a task that ended is ``already_done``, one the rule no longer decides on is
    ``fenced``, and nothing is sent. A fence whose describe fails sends nothing either; the task is
-   decided again next cycle;
+   decided again next cycle. A task *presumed* active past the API's windows
+   (``Task.unobserved_since``, :mod:`taskwatch.tracker`) cannot be re-described: the API's "not
+   found" is then no proof of an end, and the fence re-evaluates its last observation instead;
+   the call's answer settles it (``already_done`` when it had ended);
 3. **intent** (durable) → **call** (sent once) → **outcome**, shielded from cancellation: a stop or
    a reload never falls between an intent and its outcome (the transport's timeouts bound how
    long that takes). The intent carries this replica's leadership term and the rule's
@@ -27,7 +30,9 @@ HTTP 5xx: the call may have worked).
 re-describe.
 
 Not guaranteed: exactly-once at the API (it has no idempotency key); only that no second call is
-sent while the journal or a fresh observation says the first one may have worked.
+sent while the journal or a fresh observation says the first one may have worked. For a presumed
+task no observation can say it: after an unknown outcome the call is sent again, and that answer
+is the only observation there is (MPS refuses a second Abort with ``NotProcessingTask``).
 """
 
 from __future__ import annotations
@@ -93,10 +98,13 @@ class Called:
     """Worth another round this cycle (after re-describing)."""
 
 
-def ended(product: str, fresh: Task | None) -> bool:
+def ended(product: str, fresh: Task | None, last: Task | None = None) -> bool:
     """Whether a fresh observation says the task is over for its product's action (gone, or done
-    where done tasks cannot be acted on)."""
-    return fresh is None or (fresh.phase is Phase.DONE and product not in ACTIONABLE_WHEN_DONE)
+    where done tasks cannot be acted on). Gone is no proof when ``last``, the task's last
+    observation, is presumed active past the API's windows: the API cannot show it."""
+    if fresh is None:
+        return last is None or last.unobserved_since is None
+    return fresh.phase is Phase.DONE and product not in ACTIONABLE_WHEN_DONE
 
 
 async def call_once(adapter: Adapter, rule: Rule, task_id: str) -> Called:
@@ -157,7 +165,8 @@ class Actor:
             return None  # decided again next cycle
         action_key = (src.account, src.product, task.id, rule.action)
         streak: StreakKey = (rule.name, str(src), task.id)
-        gone = ended(src.product, fresh)
+        gone = ended(src.product, fresh, task)
+        fresh = task if fresh is None and not gone else fresh  # presumed: its last observation
         if fresh is None or gone or not evaluate([rule], fresh, now=self.clock.now().timestamp()):
             result, why = (
                 (Outcome.ALREADY_DONE, "task ended")

@@ -13,6 +13,15 @@ from taskwatch.catalog.spec import ApiAction, Phase, ProductSpec
 LIVE_STREAM = "LiveStreamProcessTask"
 """The one MPS type that can be aborted while PROCESSING (the detail's spelling)."""
 
+PRESUMED_FOR = 30 * 86400.0
+"""How long an active task is presumed still active once the API shows it no more (it left the
+7-day list window and the detail's 3 to 7 days): ``DescribeTasks`` lists by creation time, so a
+live stream that runs longer than 7 days vanishes from every Describe call while it still runs
+(and bills). taskwatch keeps it, in its last observed state, until an action settles it (the
+abort lands, or ``ManageTask`` says it had ended) or for this long (no MPS document bounds a
+task's life; a month keeps a weekly stream visible to its policies without keeping a task that
+ended unseen on the gauges for ever)."""
+
 SPEC = ProductSpec(
     name="mps",
     title="MPS",
@@ -43,4 +52,5 @@ SPEC = ProductSpec(
         "ExtractBlindWatermarkTask",
     ),
     type_spellings={"LiveProcessTask": LIVE_STREAM},
+    outlives=PRESUMED_FOR,
 )

@@ -88,6 +88,9 @@ class ProductSpec:
     scheduled: bool = False
     """Whether a pending task waits for its start time rather than in a queue (Live): its wait
     says nothing about a backlog."""
+    outlives: float | None = None
+    """Seconds an active task the API stops showing (past its list and detail windows) is still
+    presumed active (MPS: a live stream can run for weeks); ``None``: such a task is gone."""
 
     def __post_init__(self) -> None:
         names = [a.name for a in self.actions]

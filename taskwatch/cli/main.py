@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from taskwatch import __version__, logs
-from taskwatch.cli import switch
+from taskwatch.cli import dryrun, policytest, rehearse, snapshot, switch
 from taskwatch.cli.tables import summary_table
 from taskwatch.errors import ConfigError, CredentialError, TaskwatchError
 from taskwatch.limiter import Limiter
@@ -97,11 +97,13 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the daemon until SIGTERM/SIGINT")
     run.add_argument("--config", "-c", required=True, help="taskwatch YAML configuration")
+    dryrun.add_flag(run)
 
     once = sub.add_parser(
         "once", help="run one cycle of every source, print a summary, exit 1 if any failed"
     )
     once.add_argument("--config", "-c", required=True, help="taskwatch YAML configuration")
+    dryrun.add_flag(once)
 
     check = sub.add_parser("check-config", help="validate a configuration file and exit")
     check.add_argument("--config", "-c", required=True, help="taskwatch YAML configuration")
@@ -117,6 +119,9 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--json", action="store_true", help="a JSON array instead of a table")
 
     switch.add_parsers(sub)  # pause, resume, switch
+    policytest.add_parser(sub)  # test
+    rehearse.add_parser(sub)  # rehearse
+    snapshot.add_parser(sub)  # snapshot
 
     demo = sub.add_parser(
         "demo",
@@ -234,7 +239,9 @@ async def _run(args: argparse.Namespace) -> int:
 
     settings = _load(args.config)
     _configure_logs(settings, args.log_level if args.log_level != "warning" else None)
-    await Supervisor(settings, config_source=args.config, config_path=args.config).run()
+    await Supervisor(
+        settings, config_source=args.config, config_path=args.config, dry_run=args.dry_run
+    ).run()
     return EXIT_OK
 
 
@@ -242,14 +249,17 @@ async def _once(args: argparse.Namespace) -> int:
     """One cycle of every source. Beside a process that holds the journal (a running daemon),
     ``once`` must not act (both would act on the same tasks), so it scans only: no policy, a
     throwaway journal, and a warning saying so. The exit code is the scans' as usual: the
-    holder does the acting."""
+    holder does the acting. With ``--dry-run`` every policy acts as dry-run (``would`` in the
+    journal) and a line under the table says so."""
     from taskwatch.actions.lock import JournalBusyError
     from taskwatch.supervisor import Supervisor
 
     settings = _load(args.config)
     _configure_logs(settings, args.log_level)
     try:
-        reports = await Supervisor(settings, config_source=args.config).run_once()
+        reports = await Supervisor(
+            settings, config_source=args.config, dry_run=args.dry_run
+        ).run_once()
     except JournalBusyError as exc:
         print(
             f"warning: {logs.scrub(str(exc))}. This run scans only and applies no policy;"
@@ -265,6 +275,8 @@ async def _once(args: argparse.Namespace) -> int:
             )
             reports = await Supervisor(scan_only, config_source=args.config).run_once()
     print(summary_table(reports))
+    if args.dry_run:
+        print(dryrun.mode_line(settings))
     return EXIT_OK if all(r.ok for r in reports) else EXIT_FAILED
 
 
@@ -339,6 +351,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             json.dump(json_schema(), sys.stdout, indent=2)
             sys.stdout.write("\n")
             return EXIT_OK
+        if args.command == "test":
+            return policytest.run(args)
+        if args.command == "rehearse":
+            return rehearse.run(args)
+        if args.command == "snapshot":
+            return snapshot.run(args)
         if args.command == "demo":
             return asyncio.run(_demo(args))
     except ApiError as exc:

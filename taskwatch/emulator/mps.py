@@ -22,9 +22,12 @@ The daemon's whole MPS view comes through these three calls, so they copy what t
   ``ErrCode``/``ErrCodeExt``/``Message``), the task-level ``ErrCode`` staying 0 (non-zero is
   for source errors only). EditMedia and live tasks have no sub-results: their own ``ErrCode`` and
   ``Message`` carry it. ``MetaData`` is ``null`` until the input has been probed (processing began).
-- **ManageTask**: [inferred] an id past the detail retention is as unknown as one never seen
-  (``InvalidParameterValue.TaskId``); anything not abortable, including an already finished task
-  (so a second Abort), gives ``InvalidParameterValue.NotProcessingTask``.
+- **ManageTask**: [inferred] the windows bound what the Describe calls show, not what runs: a task
+  still WAITING or PROCESSING is reached by its id however old it is (a live stream can run for
+  weeks and must stay stoppable), and the world keeps it (:meth:`World.purge` forgets finished
+  tasks only). A finished task past the detail retention is as unknown as one never seen
+  (``InvalidParameterValue.TaskId``); anything else not abortable, including a finished task
+  within it (so a second Abort), gives ``InvalidParameterValue.NotProcessingTask``.
 
 Speed: benchmarks page 100,000 tasks at 100 calls a second while the world changes under them.
 Each world gets an :class:`_Index`: the listing keys sorted per (Status, SubTaskHasFailed), kept
@@ -295,7 +298,9 @@ def manage_task(world: World, params: dict[str, Any], ctx: CallContext) -> dict[
             "Invalid operation type: only `Abort` is supported.",
             "无效的操作类型。",
         )
-    task = _find(world, params["TaskId"], ctx.options.mps_detail_retention)
+    task = world.mps.get(params["TaskId"])
+    if task is not None and task.status == "FINISH":  # its record lasts as long as its detail
+        task = _find(world, task.task_id, ctx.options.mps_detail_retention)
     if task is None:
         raise EmulatedError(
             "InvalidParameterValue.TaskId", "The task ID does not exist.", "任务 ID 不存在。"

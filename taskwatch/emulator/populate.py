@@ -69,6 +69,8 @@ class TaskSpec:
     aborted: bool = False
     updated: float | None = None
     fields: Mapping[str, Any] = field(default_factory=dict)
+    task_id: str | None = None
+    """The task's id when the entry names it (then ``count`` is 1); else the world draws one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +122,9 @@ class Scenario:
     def populate(self, world: World) -> None:
         """Create every task and register every generator, relative to ``world.now()``."""
         now = world.now()
+        taken = {s.task_id for s in self.tasks if s.product == "live" and s.task_id is not None}
         for spec in self.tasks:
-            _populate(world, spec, now)
+            _populate(world, spec, now, taken)
         for g in self.generators:
             world.generators.append(
                 Generator(
@@ -169,9 +172,10 @@ class _Copy:
     updated: float | None
     fields: dict[str, Any]
     failed: bool
+    task_id: str | None = None
 
 
-def _populate(world: World, spec: TaskSpec, now: float) -> None:
+def _populate(world: World, spec: TaskSpec, now: float, taken: set[str]) -> None:
     failing = set(world.rng.sample(range(spec.count), int(spec.count * spec.failure_ratio + 0.5)))
     add = {"mps": _add_mps, "dlc": _add_dlc, "live": _add_live}[spec.product]
     for i in range(spec.count):
@@ -183,13 +187,26 @@ def _populate(world: World, spec: TaskSpec, now: float) -> None:
             updated=None if spec.updated is None else base + spec.updated,
             fields=_fields(spec, i + 1),
             failed=i in failing,
+            task_id=spec.task_id if spec.task_id is not None else _drawn_id(world, spec, taken),
         )
         add(world, spec, copy, now)
 
 
+def _drawn_id(world: World, spec: TaskSpec, taken: set[str]) -> str | None:
+    """A Live id the world draws, skipping the ids entries name (MPS and DLC ids are drawn when
+    the task is made: 128 random bits do not collide)."""
+    if spec.product != "live":
+        return None
+    task_id = world.live_id()
+    while task_id in taken:
+        task_id = world.live_id()
+    return task_id
+
+
 def _add_mps(world: World, spec: TaskSpec, c: _Copy, now: float) -> None:
     task_type = c.fields.pop("task_type")
-    task = MpsTask(world.mps_id(task_type), task_type, str(spec.status), c.created, **c.fields)
+    task_id = c.task_id or world.mps_id(task_type)
+    task = MpsTask(task_id, task_type, str(spec.status), c.created, **c.fields)
     if spec.status == "WAITING":
         task.plan = _queued(world, spec, now - c.created, c.failed)
     elif spec.status == "PROCESSING":
@@ -199,12 +216,15 @@ def _add_mps(world: World, spec: TaskSpec, c: _Copy, now: float) -> None:
         task.started = c.created if c.started is None and not spec.aborted else c.started
         end = c.finished if c.finished is not None else _end(world, spec, task.started, c.created)
         world.finish_mps(task, end, failed=c.failed, aborted=spec.aborted)
+        for key in ("err_code", "message"):  # as the entry says, over finish_mps's defaults
+            if key in c.fields:
+                setattr(task, key, c.fields[key])
     world.add_mps(task)
 
 
 def _add_dlc(world: World, spec: TaskSpec, c: _Copy, now: float) -> None:
     state = int(spec.status)
-    task = DlcTask(world.dlc_id(), state, c.created, c.created, **c.fields)
+    task = DlcTask(c.task_id or world.dlc_id(), state, c.created, c.created, **c.fields)
     if state in (DLC_QUEUED, DLC_INIT):
         task.plan = _queued(world, spec, now - c.created, c.failed)
     elif state in (DLC_RUNNING, DLC_WRITING):
@@ -227,7 +247,7 @@ def _add_live(world: World, spec: TaskSpec, c: _Copy, now: float) -> None:
     updated = c.created if c.updated is None else c.updated
     status = str(spec.status)
     world.add_live(
-        LiveTask(world.live_id(), c.created, updated, start, end, status=status, **c.fields)
+        LiveTask(str(c.task_id), c.created, updated, start, end, status=status, **c.fields)
     )
 
 

@@ -12,10 +12,12 @@ path (``demo.yaml: mps.tasks[2].status: ...``). Times are offsets from the start
 drawing every random choice (ids, jitter, durations, failures) from the world's seeded generator,
 so one scenario and one seed give one world.
 
-Where the parts live: this module reads the task and generator sections and the whole document
-(and is the public face: the names below are imported from here); the vocabulary and the readers
-of plain values are in :mod:`taskwatch.emulator.scenario_values`; the parsed model and the
-populating of a world in :mod:`taskwatch.emulator.populate`.
+Where the parts live: this module reads the whole document and writes one
+(:func:`dumps_scenario`, for ``taskwatch snapshot``), and is the public face: the names below are
+imported from here; the task, generator and credential entries are read in
+:mod:`taskwatch.emulator.scenario_sections`; the vocabulary and the readers of plain values are in
+:mod:`taskwatch.emulator.scenario_values`; the parsed model and the populating of a world in
+:mod:`taskwatch.emulator.populate`.
 
 Not guaranteed: that a world stays as written after the first ``tick()``. A copy whose drawn wait
 or run has already elapsed at the start moves on at the first tick, with the timestamps it would
@@ -24,13 +26,12 @@ really have had. Nor is the emulator's clock set here: :meth:`Scenario.clock_for
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from taskwatch.durations import format_duration
-from taskwatch.emulator.actions import DAY, Options
 from taskwatch.emulator.faults import fault_from_mapping
 from taskwatch.emulator.populate import (
     EmulatorCredential,
@@ -38,44 +39,24 @@ from taskwatch.emulator.populate import (
     Scenario,
     TaskSpec,
 )
+from taskwatch.emulator.scenario_sections import credentials, generator, live_task, mps_or_dlc_task
 from taskwatch.emulator.scenario_values import (
     DLC_FIELDS,
-    GENERATOR_DURATION,
-    GENERATOR_KEYS,
     LIVE_FIELDS,
-    LIVE_MAX_WINDOW,
-    LIVE_STATUSES,
     MPS_FIELDS,
-    MPS_STATUSES,
     PRODUCTS,
-    TIMES,
     TOP_KEYS,
     At,
-    Product,
     ScenarioError,
     Span,
-    read_choice,
-    read_dlc_state,
-    read_duration,
     read_fault,
     read_int,
     read_limits,
     read_list,
     read_options,
-    read_past,
-    read_product_fields,
-    read_ratio,
-    read_span,
     read_start,
     read_table,
     read_text,
-)
-from taskwatch.emulator.world import (
-    DLC_INIT,
-    DLC_QUEUED,
-    DLC_RUNNING,
-    DLC_WRITING,
-    MPS_TYPES,
 )
 
 # The names callers import from here (the model lives in populate, the vocabulary in
@@ -93,159 +74,11 @@ __all__ = [
     "Span",
     "TaskSpec",
     "default_scenario",
+    "dumps_scenario",
     "load_scenario",
     "loads_scenario",
     "parse_scenario",
 ]
-
-
-def _mps_or_dlc_task(product: Product, raw: object, at: At) -> TaskSpec:
-    kinds = MPS_FIELDS if product == "mps" else DLC_FIELDS
-    extra = ["type", "aborted"] if product == "mps" else []
-    t = read_table(raw, at, [*TIMES, "status", "failure_ratio", *extra, *kinds])
-    fields = read_product_fields(t, at, kinds)
-    status: str | int
-    if product == "mps":
-        status = read_choice(t.get("status", "WAITING"), at / "status", MPS_STATUSES)
-        fields["task_type"] = read_choice(t.get("type", "WorkflowTask"), at / "type", MPS_TYPES)
-        waiting, running = status == "WAITING", status == "PROCESSING"
-        forever = fields["task_type"] == "LiveStreamProcessTask"
-    else:
-        status = read_dlc_state(t.get("status", "queued"), at / "status")
-        waiting, running = status in (DLC_QUEUED, DLC_INIT), status in (DLC_RUNNING, DLC_WRITING)
-        forever = False
-    done = not (waiting or running)
-    label = f"a {t.get('status', status)} task"
-    for key, wrong in (("started", waiting), ("finished", not done), ("wait", not waiting)):
-        if key in t and wrong:
-            (at / key).fail(f"does not apply to {label}")
-    if "finished" in t and "duration" in t:
-        (at / "duration").fail("give either finished or duration, not both")
-    created = read_duration(t.get("created", 0), at / "created", negative=True)
-    if created > 0:
-        (at / "created").fail("is after the start; tasks that appear later come from generators")
-    started = read_past(t, "started", at, created, "created")
-    begin = created if started is None else started
-    finished = read_past(t, "finished", at, begin, "started (or created)")
-    wait: Span | None = Span(0.0, 60.0, from_start=True)
-    if "wait" in t:
-        wait = read_span(t["wait"], at / "wait")  # None: waits until aborted or cancelled
-        if wait is not None and created + wait.hi <= 0:
-            (at / "wait").fail(
-                f"every copy would have started before the start (created "
-                f"{format_duration(created)}); make it longer"
-            )
-    duration: Span | None
-    if "duration" in t:
-        duration = read_span(t["duration"], at / "duration")
-        if duration is None and done:
-            (at / "duration").fail(f"{label} needs a finished time or a duration")
-        if duration is not None and running and begin + duration.hi <= 0:
-            (at / "duration").fail(
-                f"every copy would have finished before the start (started "
-                f"{format_duration(begin)}); make it longer or use a finished status"
-            )
-        if duration is not None and done and begin + duration.hi > 0:
-            (at / "duration").fail(
-                f"{label} would finish after the start (started {format_duration(begin)})"
-            )
-    elif forever and not done:
-        duration = None
-    elif running:
-        duration = Span(0.0, 600.0, from_start=True)
-    else:
-        duration = Span(60.0, 600.0)
-        if done and finished is None and begin + duration.hi > 0:
-            (at / "finished").fail(
-                f"required for {label} started {format_duration(begin)}: the default duration "
-                "(1m to 10m) would end after the start"
-            )
-    ratio = 0.0
-    if "failure_ratio" in t:
-        if product == "dlc" and done:
-            (at / "failure_ratio").fail(f"{label} has its outcome in its status")
-        ratio = read_ratio(t["failure_ratio"], at / "failure_ratio")
-    aborted = t.get("aborted", False)
-    if not isinstance(aborted, bool) or (aborted and not done):
-        (at / "aborted").fail("true or false, and true only for a FINISH task")
-    return TaskSpec(
-        product, status, read_int(t.get("count", 1), at / "count", lo=0), created,
-        read_duration(t.get("spread", 0), at / "spread"), started, finished,
-        wait if waiting else None, duration, ratio, aborted, None, fields,
-    )  # fmt: skip
-
-
-def _live_task(raw: object, at: At, options: Options) -> TaskSpec:
-    known = ["count", "created", "spread", "start", "end", "updated", "status", *LIVE_FIELDS]
-    t = read_table(raw, at, known)
-    fields = read_product_fields(t, at, LIVE_FIELDS)
-    if "region" in fields:
-        read_choice(fields["region"], at / "region", sorted(options.live_regions))
-    status = read_choice(t.get("status", "enable"), at / "status", LIVE_STATUSES)
-    count = read_int(t.get("count", 1), at / "count", lo=0)
-    created = read_duration(t.get("created", 0), at / "created", negative=True)
-    if created > 0:
-        (at / "created").fail("is after the start; tasks that appear later come from generators")
-    spread = read_duration(t.get("spread", 0), at / "spread")
-    start = read_duration(t.get("start", created), at / "start", negative=True)
-    end = read_duration(t.get("end", start + DAY), at / "end", negative=True)
-    if not start < end < start + LIVE_MAX_WINDOW:
-        (at / "end").fail("must be after start and less than 7 days after it")
-    updated = None
-    if "updated" in t:
-        updated = read_duration(t["updated"], at / "updated", negative=True)
-        if not created <= updated <= 0:
-            (at / "updated").fail("must lie between created and the start (0)")
-    return TaskSpec(
-        "live", status, count, created, spread, start, end, updated=updated, fields=fields
-    )
-
-
-def _generator(product: Product, raw: object, at: At, options: Options) -> GeneratorSpec:
-    kinds = {"mps": MPS_FIELDS, "dlc": DLC_FIELDS, "live": LIVE_FIELDS}[product]
-    known = ["every", "after", "wait", "duration", "limit", *GENERATOR_KEYS[product], *kinds]
-    t = read_table(raw, at, known)
-    if "every" not in t:
-        (at / "every").fail("required: how often a task is created, e.g. 30s")
-    template = read_product_fields(t, at, kinds)
-    if "region" in template:
-        read_choice(template["region"], at / "region", sorted(options.live_regions))
-    every = read_duration(t["every"], at / "every", positive=True)
-    after = read_duration(t.get("after", every), at / "after", negative=True)
-    wait = read_span(t.get("wait", [0, 0] if product == "live" else [0, "30s"]), at / "wait")
-    if wait is None:
-        (at / "wait").fail("a generated task needs a wait (use 0s for none)")
-    live_type = product == "mps" and t.get("type") == "LiveStreamProcessTask"
-    default = None if live_type else GENERATOR_DURATION[product]
-    duration = read_span(t.get("duration", default), at / "duration")
-    if product == "live" and (duration is None or duration.hi >= LIVE_MAX_WINDOW):
-        (at / "duration").fail("a Live task runs from StartTime to EndTime, less than 7 days")
-    if product == "mps":
-        template["type"] = read_choice(t.get("type", "WorkflowTask"), at / "type", MPS_TYPES)
-    if product == "live":
-        template["status"] = read_choice(t.get("status", "enable"), at / "status", LIVE_STATUSES)
-    ratio = read_ratio(t.get("failure_ratio", 0.0), at / "failure_ratio")
-    limit = None if t.get("limit") is None else read_int(t["limit"], at / "limit", lo=0)
-    return GeneratorSpec(product, every, after, wait, duration, ratio, limit, template)
-
-
-def _credentials(raw: object, at: At) -> tuple[EmulatorCredential, ...]:
-    if not raw:
-        at.fail("required: at least one {secret_id, secret_key} pair the emulator accepts")
-    out: list[EmulatorCredential] = []
-    for i, item in enumerate(read_list(raw, at)):
-        t = read_table(item, at / i, ("secret_id", "secret_key", "token"))
-        for key in ("secret_id", "secret_key"):
-            if not t.get(key):
-                (at / i / key).fail("required (a non-empty string)")
-        sid = read_text(t["secret_id"], at / i / "secret_id")
-        if any(c.secret_id == sid for c in out):
-            (at / i / "secret_id").fail(f"{sid!r} is listed twice")
-        token = None if t.get("token") is None else read_text(t["token"], at / i / "token")
-        out.append(
-            EmulatorCredential(sid, read_text(t["secret_key"], at / i / "secret_key"), token)
-        )
-    return tuple(out)
 
 
 def parse_scenario(mapping: object, *, source: str = "<string>") -> Scenario:
@@ -262,15 +95,23 @@ def parse_scenario(mapping: object, *, source: str = "<string>") -> Scenario:
     for product in PRODUCTS:
         at = root / product
         section = read_table(top.get(product) or {}, at, ("tasks", "generators"))
+        ids: dict[str, int] = {}
         for i, raw in enumerate(read_list(section.get("tasks"), at / "tasks")):
             here = at / "tasks" / i
-            tasks.append(
-                _live_task(raw, here, options)
+            entry = (
+                live_task(raw, here, options)
                 if product == "live"
-                else _mps_or_dlc_task(product, raw, here)
+                else mps_or_dlc_task(product, raw, here)
             )
+            if entry.task_id is not None:
+                if entry.task_id in ids:
+                    (here / "id").fail(
+                        f"{entry.task_id!r} is the id of {product}.tasks[{ids[entry.task_id]}] too"
+                    )
+                ids[entry.task_id] = i
+            tasks.append(entry)
         for i, raw in enumerate(read_list(section.get("generators"), at / "generators")):
-            generators.append(_generator(product, raw, at / "generators" / i, options))
+            generators.append(generator(product, raw, at / "generators" / i, options))
     raw_faults = read_list(top.get("faults"), root / "faults")
     faults = [read_fault(raw, root / "faults" / i) for i, raw in enumerate(raw_faults)]
     for i, spec in enumerate(faults):
@@ -279,7 +120,7 @@ def parse_scenario(mapping: object, *, source: str = "<string>") -> Scenario:
         except (ValueError, TypeError) as exc:
             (root / "faults" / i).fail(str(exc))
     return Scenario(
-        credentials=_credentials(top.get("credentials"), root / "credentials"),
+        credentials=credentials(top.get("credentials"), root / "credentials"),
         seed=seed,
         start=read_start(top.get("start"), root / "start"),
         appid=appid,
@@ -296,10 +137,46 @@ def parse_scenario(mapping: object, *, source: str = "<string>") -> Scenario:
 def loads_scenario(text: str | bytes, *, source: str = "<string>") -> Scenario:
     """A scenario from YAML (or JSON) text."""
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader, C if built
     except yaml.YAMLError as exc:
         raise ScenarioError(source, "", f"not valid YAML: {exc}") from None
     return parse_scenario(document, source=source)
+
+
+def dumps_scenario(document: Mapping[str, Any], *, header: str = "") -> str:
+    """YAML text of a scenario ``document`` (plain data, as :func:`parse_scenario` reads it):
+    ``header`` as comment lines, the top level in block style and each task or generator entry
+    on one line in flow style, so a world of 10,000 tasks stays a file one can read and diff.
+    The text is not checked here; :func:`loads_scenario` reads it back."""
+    lines = [f"# {line}".rstrip() for line in header.splitlines()]
+    for key, value in document.items():
+        if key in PRODUCTS and isinstance(value, Mapping):
+            lines.append(f"{key}:")
+            for section, entries in value.items():
+                lines.append(f"  {section}:" + ("" if entries else " []"))
+                lines += [f"    - {_flow(entry)}" for entry in entries]
+        else:
+            lines.append(_dump({key: value}, flow=False).rstrip("\n"))
+    return "\n".join(lines) + "\n"
+
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+"""libyaml's safe loader and dumper when PyYAML was built with it: a snapshot of 10,000 tasks
+reads in a fraction of the pure-Python time."""
+
+
+def _dump(value: object, *, flow: bool) -> str:
+    dumper = _DUMPER
+    return yaml.dump(
+        value, Dumper=dumper, default_flow_style=flow, sort_keys=False, width=1 << 30,
+        allow_unicode=True,
+    )  # fmt: skip
+
+
+def _flow(entry: object) -> str:
+    text = _dump(entry, flow=True)
+    return text.removesuffix("\n...\n").strip()
 
 
 def load_scenario(path: str | Path) -> Scenario:

@@ -68,6 +68,9 @@ LIVE_FIELDS: dict[str, FieldKind] = {
     "region": "str", "created_by": "str", "comment": "str", "callback_url": "str",
     "vod_loop_times": "int",
 }  # fmt: skip
+MPS_OUTCOME = ("err_code", "message")
+"""MPS task keys that say how a task stands (``ErrCode``, ``Message`` as DescribeTaskDetail shows
+them); a task entry may set them, a generator may not (its tasks' outcomes are drawn)."""
 FIELD_BOUNDS = {"priority": (-10, 10), "percentage": (0, 100), "data_amount": (0, None),
                  "vod_loop_times": (-1, None)}  # fmt: skip
 GENERATOR_KEYS = {"mps": ("type", "failure_ratio"), "dlc": ("failure_ratio",), "live": ("status",)}

@@ -183,7 +183,11 @@ class World:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
     def live_id(self) -> str:
-        return str(next(self._live_ids))
+        """The next numeric id no task holds (a scenario may name ids, e.g. a snapshot's)."""
+        task_id = str(next(self._live_ids))
+        while task_id in self.live:
+            task_id = str(next(self._live_ids))
+        return task_id
 
     # --- MPS ------------------------------------------------------------------------------------
 
@@ -323,8 +327,10 @@ class World:
     # --- housekeeping ---------------------------------------------------------------------------
 
     def purge(self, *, older_than: float) -> int:
-        """Forget MPS and DLC tasks created before ``older_than`` (past every API window)."""
-        gone = [k for k, t in self.mps.items() if t.created < older_than]
+        """Forget MPS and DLC tasks created before ``older_than`` (past every API window). An MPS
+        task that has not finished is kept however old: it still runs, and ManageTask still
+        reaches it (:mod:`taskwatch.emulator.mps`)."""
+        gone = [k for k, t in self.mps.items() if t.created < older_than and t.status == "FINISH"]
         for k in gone:
             del self.mps[k]
             self._mps_touched(k)

@@ -9,8 +9,10 @@ LabelGuard`: cut to a maximum length, and beyond a small budget of values per sc
 (:mod:`taskwatch.metrics.vocabulary`).
 
 The task and limiter gauges are computed at scrape time (:mod:`taskwatch.metrics.collectors` says
-why and
-which tasks ``taskwatch_tasks`` counts); every other metric is a plain ``prometheus_client`` one.
+why and which tasks ``taskwatch_tasks`` counts); every other metric is a plain
+``prometheus_client`` one. What the process is and decided (configuration, ``--dry-run``,
+leadership, policies, actions, journal) is defined in :mod:`taskwatch.metrics.process`; what it
+saw (tasks, API calls, scans) here. :class:`Metrics` is the one facade over both.
 
 Not guaranteed:
 
@@ -24,10 +26,9 @@ Not guaranteed:
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 import taskwatch
 from taskwatch.clock import Clock, SystemClock
@@ -40,6 +41,7 @@ from taskwatch.metrics.collectors import (
     relabel,
     summarise,
 )
+from taskwatch.metrics.process import ProcessMetrics
 from taskwatch.metrics.vocabulary import BUDGETS, MAX_LABEL_LENGTH, OTHER, LabelGuard
 from taskwatch.models import SourceKey, Task
 from taskwatch.tencent.errors import CallSite
@@ -83,10 +85,12 @@ _SOURCE = ("account", "product", "region")
 _CALL = ("account", "product", "action")
 
 
-class Metrics:
+class Metrics(ProcessMetrics):
     """The metrics of one taskwatch process, registered in ``registry``.
 
-    It is also the API client's :class:`~taskwatch.tencent.client.CallObserver`.
+    It is also the API client's :class:`~taskwatch.tencent.client.CallObserver`. The process's
+    own metrics (configuration, mode, leadership, policies, actions, journal) are defined in
+    :class:`~taskwatch.metrics.process.ProcessMetrics`.
     """
 
     def __init__(
@@ -200,67 +204,8 @@ class Metrics:
             registry=r,
         )
 
-        # Process
-        self.build_info = Info(
-            "taskwatch_build",
-            "The running taskwatch version and Python version.",
-            registry=r,
-        )
-        self.build_info.info({"version": version, "python": platform.python_version()})
-        self.config_reload_ok = Gauge(
-            "taskwatch_config_last_reload_successful",
-            "1 if the last configuration (re)load succeeded, 0 if it failed.",
-            registry=r,
-        )
-        self.config_reload_success = Gauge(
-            "taskwatch_config_last_reload_success_timestamp_seconds",
-            "UTC time of the last successful configuration (re)load.",
-            registry=r,
-        )
-        self.leader = Gauge(
-            "taskwatch_leader",
-            "1 while this replica leads (acts and scans), 0 while it stands by.",
-            registry=r,
-        )
-        self.leader_transitions = Counter(
-            "taskwatch_leader_transitions",
-            "Times this replica started or stopped leading.",
-            registry=r,
-        )
-        # Policies. `policy` is a rule name from the configuration: bounded, chosen by operators.
-        self.policy_matches = Counter(
-            "taskwatch_policy_matches",
-            "Tasks that started matching a policy (each task counted once per match streak).",
-            ["policy"],
-            registry=r,
-        )
-        self.policy_actions = Counter(
-            "taskwatch_policy_actions",
-            "Policy decisions by outcome: done, would, already_done, skipped_cap, fenced, "
-            "failed, unknown.",
-            ["account", "product", "policy", "action", "result"],
-            registry=r,
-        )
-        self.actions_paused = Gauge(
-            "taskwatch_actions_paused",
-            "1 while a kill switch holds every action back (actions.paused, or the journal's).",
-            registry=r,
-        )
-        self.notifications = Counter(
-            "taskwatch_notifications",
-            "Webhook notification batches and events by result: sent, failed, dropped.",
-            ["target", "result"],
-            registry=r,
-        )
-        # The journal: every failed read or write, so an alert sees the first one (series at 0).
-        self.journal_errors = Counter(
-            "taskwatch_journal_errors",
-            "Journal operations that failed: read, intent, outcome, record.",
-            ["operation"],
-            registry=r,
-        )
-        for operation in ("read", "intent", "outcome", "record"):
-            self.journal_errors.labels(operation=operation)
+        # The process: build, configuration, mode, leadership, policies, actions, journal
+        self._register_process(r, version=version)
 
     # --- tasks ------------------------------------------------------------------------------
 
@@ -350,41 +295,3 @@ class Metrics:
             for result in CYCLE_RESULTS:
                 self.scan_cycles.labels(*labels, result)
         return labels
-
-    # --- process ----------------------------------------------------------------------------
-
-    def config_loaded(self, ok: bool) -> None:
-        """The configuration was (re)loaded: ``ok`` is whether it was accepted."""
-        self.config_reload_ok.set(1 if ok else 0)
-        if ok:
-            self.config_reload_success.set(self._clock.now().timestamp())
-
-    def policy_matched(self, policy: str) -> None:
-        self.policy_matches.labels(policy=policy).inc()
-
-    def policy_action(
-        self, policy: str, action: str, result: str, *, account: str, product: str
-    ) -> None:
-        """A policy decision on a task of ``account``'s ``product`` ended with ``result``."""
-        self.policy_actions.labels(
-            account=account, product=product, policy=policy, action=action, result=result
-        ).inc()
-
-    def set_actions_paused(self, paused: bool) -> None:
-        self.actions_paused.set(1 if paused else 0)
-
-    def notification(self, target: str, result: str) -> None:
-        self.notifications.labels(target=target, result=result).inc()
-
-    def journal_error(self, operation: str) -> None:
-        """A journal ``operation`` (read, intent, outcome, record) failed."""
-        self.journal_errors.labels(operation=operation).inc()
-
-    def set_leader(self, leading: bool) -> None:
-        """Whether this replica leads now (a standalone process always does)."""
-        self.leader.set(1 if leading else 0)
-
-    def leader_changed(self, leading: bool) -> None:
-        """This replica started (``True``) or stopped leading."""
-        self.set_leader(leading)
-        self.leader_transitions.inc()

@@ -31,7 +31,9 @@ Not guaranteed: tasks older than the 7-day list window are invisible; ``Describe
 forget tasks sooner (3 days on some documentation): those are left out of :meth:`refresh`, as are
 ids the API calls unknown (``ResourceNotFound``). Any other error propagates and fails the cycle,
 as does an answer without ``Status`` or ``TaskType`` (a :class:`ProtocolError`, see
-:mod:`taskwatch.products.shape`).
+:mod:`taskwatch.products.shape`). What becomes of a task seen active that no call shows any more
+(presumed active, ``ProductSpec.outlives``) is :mod:`taskwatch.watch`'s; ``ManageTask`` still
+reaches it by id.
 """
 
 from __future__ import annotations

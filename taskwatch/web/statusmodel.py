@@ -89,10 +89,13 @@ class PolicyStatus:
     product: str
     action: str
     enforce: bool
+    """The effective mode: false under ``--dry-run`` whatever the file says."""
     grace: float = 0.0
     per_cycle: int | None = None
     per_hour: int | None = None
     percent: float | None = None
+    overridden: bool = False
+    """``enforce: true`` in the file, dry-run in this process (``--dry-run``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,8 @@ class StatusSnapshot:
     actions_paused: bool = False
     paused_by: str = ""
     """Who paused (and why) when the journal's shared switch holds: "by ops: INC-42"."""
+    dry_run: bool = False
+    """``--dry-run``: every policy acts as dry-run in this process, whatever its ``enforce``."""
     sources: Sequence[SourceStatus] = ()
     tasks: Sequence[TaskCount] = ()
     oldest_running: Sequence[RunningTask] = ()
@@ -158,6 +163,7 @@ def snapshot_from(
     leader: bool = True,
     actions_paused: bool = False,
     paused_by: str = "",
+    dry_run: bool = False,
     actions_since: float | None = None,
     oldest: int = 10,
     max_actions: int = 25,
@@ -167,7 +173,9 @@ def snapshot_from(
     ``sources``: (name, last cycle report or None, wall time of the last success or None);
     ``tasks``: every task the watchers hold (active ones, plus listed ended Live tasks);
     ``oldest``: how many of the longest running and of the longest waiting tasks to keep;
-    ``actions``: journal records in any order (the newest ``max_actions`` are kept).
+    ``actions``: journal records in any order (the newest ``max_actions`` are kept);
+    ``rules``: as the file says; with ``dry_run`` each policy shows its effective mode (dry-run)
+    and whether ``--dry-run`` overrides it.
     """
     task_list = list(tasks)
     counts = Counter((t.product, t.status) for t in task_list)
@@ -190,6 +198,7 @@ def snapshot_from(
         leader=leader,
         actions_paused=actions_paused,
         paused_by=paused_by,
+        dry_run=dry_run,
         sources=[_source(name, report, success) for name, report, success in sources],
         tasks=[
             TaskCount(p, s, n)
@@ -202,11 +211,12 @@ def snapshot_from(
                 r.name,
                 r.product,
                 r.action,
-                r.enforce,
+                r.enforce and not dry_run,
                 r.grace,
                 r.caps.per_cycle,
                 r.caps.per_hour,
                 r.caps.percent,
+                overridden=r.enforce and dry_run,
             )
             for r in rules
         ],

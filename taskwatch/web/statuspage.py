@@ -1,11 +1,11 @@
 """The status page at ``/``: what taskwatch sees and does, for a person, on one HTML page.
 
 Server-rendered from a :class:`~taskwatch.web.statusmodel.StatusSnapshot` (no JavaScript, no
-front-end
-build): the sources and their last cycle, task counts per product and status, the oldest running
-and the oldest waiting tasks, the policies with their mode and caps, and the recent actions from
-the journal. :mod:`taskwatch.web.statusmodel` builds the snapshot (and says which numbers it shows);
-its names are re-exported here. The stylesheet is served separately (:data:`STYLESHEET` at
+front-end build): the sources and their last cycle, task counts per product and status, the oldest
+running and the oldest waiting tasks, the policies with their mode (the effective one:
+``--dry-run`` shows as a badge, and on each policy it overrides) and caps, and the recent actions
+from the journal. :mod:`taskwatch.web.statusmodel` builds the snapshot (and says which numbers it
+shows); its names are re-exported here. The stylesheet is served separately (:data:`STYLESHEET` at
 ``status.css``), so a strict ``Content-Security-Policy: default-src 'self'`` from the web config
 still styles the page.
 
@@ -203,6 +203,13 @@ def _caps(p: PolicyStatus) -> str:
     return _e(", ".join(caps)) if caps else '<span class="muted">none</span>'
 
 
+def _mode(p: PolicyStatus) -> str:
+    """The effective mode; a policy ``--dry-run`` overrides says so."""
+    if p.overridden:
+        return _badge("dry-run", "warn") + ' <span class="muted">enforce: true, --dry-run</span>'
+    return _badge("enforce", "bad") if p.enforce else _badge("dry-run", "info")
+
+
 def _policies(snap: StatusSnapshot) -> str:
     if not snap.policies:
         return _empty("No policies: taskwatch only watches and reports.")
@@ -211,7 +218,7 @@ def _policies(snap: StatusSnapshot) -> str:
             f'<strong class="name">{_e(p.name)}</strong>',
             _e(p.product),
             _e(p.action),
-            _badge("enforce", "bad") if p.enforce else _badge("dry-run", "info"),
+            _mode(p),
             _e(format_duration(p.grace)) if p.grace else '<span class="muted">none</span>',
             _caps(p),
         ]
@@ -306,6 +313,9 @@ def render(snap: StatusSnapshot) -> str:
     ]
     enforcing = sum(p.enforce for p in snap.policies)
     badges.append(_badge(f"{enforcing} of {len(snap.policies)} policies enforcing", "info"))
+    if snap.dry_run:
+        overridden = sum(p.overridden for p in snap.policies)
+        badges.append(_badge(f"--dry-run: {overridden} enforcing overridden", "warn"))
     moment = datetime.fromtimestamp(snap.now, UTC)
     uptime = "" if snap.started is None else f" · up {_e(_span(snap.now - snap.started))}"
     sections = [

@@ -65,6 +65,7 @@ EXPECTED_ALERTS = {
     "TaskwatchLiveTaskRunningTooLong",
     "TaskwatchConfigReloadFailed",
     "TaskwatchActionsPaused",
+    "TaskwatchDryRunLeftOn",
     "TaskwatchNoLeader",
     "TaskwatchJournalFailing",
 }

@@ -709,9 +709,9 @@ def test_the_only_operation_is_abort(operation: str) -> None:
     assert world.mps[task.task_id].status == "WAITING"
 
 
-def test_aborting_an_unknown_or_expired_task_is_an_invalid_task_id() -> None:
+def test_aborting_an_unknown_task_or_a_finished_one_past_its_detail_is_an_invalid_task_id() -> None:
     world, clock = new_world()
-    old = add(world, status="WAITING", age=7 * DAY - 5)
+    old = add(world, status="FINISH", age=7 * DAY - 5)
     err = fails(world, "ManageTask", {"OperationType": "Abort", "TaskId": "no-such-task"})
     assert err.code == "InvalidParameterValue.TaskId"
     assert err.message_zh == "任务 ID 不存在。"

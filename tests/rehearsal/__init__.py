@@ -1,0 +1,1 @@
+"""``taskwatch rehearse``: prediction, output, options and the large world."""
