@@ -28,6 +28,7 @@ from taskwatch.services import Services
 from taskwatch.settings import Account, ProductName, Settings, client_suffix_of
 from taskwatch.tencent.client import TencentClient
 from taskwatch.tencent.credentials import from_config
+from taskwatch.tencent.credentials_role import RoleContext
 from taskwatch.tencent.endpoints import EndpointPolicy
 from taskwatch.tencent.retry import RetryPolicy
 
@@ -53,13 +54,15 @@ def build_client(
         overrides=api.limit_overrides(),
         clock=services.clock,
     )
+    endpoints = EndpointPolicy(
+        root_domain=account.root_domain, regional=account.regional, override=account.endpoint
+    )
+    roles = RoleContext(clock=services.clock, transport=services.transport, endpoints=endpoints)
     client = TencentClient(
-        credentials=from_config(account.credentials.to_spec()),
+        credentials=from_config(account.credentials.to_spec(), context=roles),
         transport=services.transport,
         account=account.name,
-        endpoints=EndpointPolicy(
-            root_domain=account.root_domain, regional=account.regional, override=account.endpoint
-        ),
+        endpoints=endpoints,
         gate=limiter,
         observer=services.metrics,
         clock=services.clock,

@@ -1,5 +1,6 @@
 """structlog configuration: key=value events, JSON when not on a terminal, secrets scrubbed, and
-the one scrubbing function every other sink uses.
+the one scrubbing function every other sink uses. Records of the standard ``logging`` module
+(aiohttp, asyncio, kubernetes_asyncio, psycopg) go through the same processors.
 
 Layers keep secrets out of logs. Keys that name a secret (``secret_key``, ``token``,
 ``authorization``, ``password``…) have their values replaced outright. Every string value goes
@@ -166,3 +167,35 @@ def configure(
         logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
+    _route_stdlib(out, level, renderer)
+
+
+_OURS = "_taskwatch_handler"
+
+
+def _route_stdlib(out: TextIO, level: str, renderer: Any) -> None:
+    """Records of the standard library's ``logging`` (aiohttp, asyncio, kubernetes_asyncio,
+    psycopg) through the same processors as taskwatch's own events: one JSON object per line
+    in JSON mode (plain text used to appear inside the JSON stream), timestamped, with the
+    record's level and logger name, scrubbed and capped. Replaces the handler an earlier call
+    installed and leaves every other handler (a test's log capture) alone."""
+    handler = logging.StreamHandler(out)
+    setattr(handler, _OURS, True)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+            ],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                redact_processor,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if not getattr(h, _OURS, False)] + [handler]
+    root.setLevel(logging.getLevelNamesMapping()[level.upper()])

@@ -309,15 +309,15 @@ def test_the_limiters_rate_and_ceiling_are_read_at_scrape_time(
 ) -> None:
     limiter = Limiter(budget=0.5, clock=clock)
     metrics.watch_limiter(limiter)
-    assert registry.get_sample_value("taskwatch_ratelimit_rate", CALL) is None
+    assert registry.get_sample_value("taskwatch_ratelimit_rate_per_second", CALL) is None
     limiter.on_success("acct-a", "mps", "DescribeTasks")  # creates the bucket
-    assert registry.get_sample_value("taskwatch_ratelimit_rate", CALL) == 50
-    assert registry.get_sample_value("taskwatch_ratelimit_ceiling", CALL) == 50
+    assert registry.get_sample_value("taskwatch_ratelimit_rate_per_second", CALL) == 50
+    assert registry.get_sample_value("taskwatch_ratelimit_ceiling_per_second", CALL) == 50
     limiter.on_throttled("acct-a", "mps", "DescribeTasks")
-    assert registry.get_sample_value("taskwatch_ratelimit_rate", CALL) == 25
-    assert registry.get_sample_value("taskwatch_ratelimit_ceiling", CALL) == 50
+    assert registry.get_sample_value("taskwatch_ratelimit_rate_per_second", CALL) == 25
+    assert registry.get_sample_value("taskwatch_ratelimit_ceiling_per_second", CALL) == 50
     metrics.watch_limiter(None)
-    assert registry.get_sample_value("taskwatch_ratelimit_rate", CALL) is None
+    assert registry.get_sample_value("taskwatch_ratelimit_rate_per_second", CALL) is None
 
 
 # --- scan loops ---------------------------------------------------------------------------------
@@ -454,11 +454,23 @@ def full(metrics: Metrics, clock: ManualClock) -> None:
     metrics.notification("ops-wecom", "sent")
 
 
+PROCESS_FAMILIES = {
+    "process_virtual_memory_bytes",
+    "process_resident_memory_bytes",
+    "process_start_time_seconds",
+    "process_cpu_seconds",
+    "process_open_fds",
+    "process_max_fds",
+    "python_info",
+}
+"""What every exporter says about itself (the client library's process and platform collectors)."""
+
+
 def test_every_family_is_named_taskwatch_and_promtool_finds_the_exposition_lint_clean(
     metrics: Metrics, registry: CollectorRegistry, clock: ManualClock
 ) -> None:
     full(metrics, clock)
-    families = {m.name for m in registry.collect()}
+    families = {m.name for m in registry.collect()} - PROCESS_FAMILIES
     assert families == {
         "taskwatch_tasks",
         "taskwatch_task_oldest_age_seconds",
@@ -469,8 +481,8 @@ def test_every_family_is_named_taskwatch_and_promtool_finds_the_exposition_lint_
         "taskwatch_api_request_duration_seconds",
         "taskwatch_api_throttled",
         "taskwatch_ratelimit_wait_seconds",
-        "taskwatch_ratelimit_rate",
-        "taskwatch_ratelimit_ceiling",
+        "taskwatch_ratelimit_rate_per_second",
+        "taskwatch_ratelimit_ceiling_per_second",
         "taskwatch_scan_duration_seconds",
         "taskwatch_scan_last_success_timestamp_seconds",
         "taskwatch_scan_errors",
@@ -491,3 +503,13 @@ def test_every_family_is_named_taskwatch_and_promtool_finds_the_exposition_lint_
     }
     done = promtool("check", "metrics", stdin=generate_latest(registry))
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_exposition_has_process_metrics_and_no_created_series(
+    metrics: Metrics, registry: CollectorRegistry, clock: ManualClock
+) -> None:
+    full(metrics, clock)
+    text = generate_latest(registry).decode()
+    assert {m.name for m in registry.collect()} >= PROCESS_FAMILIES
+    assert "\nprocess_cpu_seconds_total " in text
+    assert "_created" not in text  # counters and histograms export no _created series

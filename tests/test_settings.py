@@ -434,27 +434,30 @@ RULES: list[tuple[dict[str, Any], str, str]] = [
     (
         account(credentials={}),
         "accounts[0].credentials.from",
-        "missing required key (one of directory, env, profile, static)",
+        "missing required key (one of assume-role, cvm-role, directory, env, oidc, profile, "
+        "static)",
     ),
     (
         account(credentials={"from": "enviroment"}),
         "accounts[0].credentials.from",
-        "'enviroment' is not one of directory, env, profile, static",
+        "'enviroment' is not one of assume-role, cvm-role, directory, env, oidc, profile, static",
     ),
     (
         account(credentials={"from": "profil"}),
         "accounts[0].credentials.from",
-        "'profil' is not one of directory, env, profile, static (did you mean 'profile'?)",
+        "'profil' is not one of assume-role, cvm-role, directory, env, oidc, profile, static "
+        "(did you mean 'profile'?)",
     ),
     (
         account(credentials=CANARY),
         "accounts[0].credentials.from",
-        "the value is not one of directory, env, profile, static",
+        "the value is not one of assume-role, cvm-role, directory, env, oidc, profile, static",
     ),
     (
         account(credentials=3),
         "accounts[0].credentials",
-        "must be a mapping with 'from', or a source name (directory, env, profile, static)",
+        "must be a mapping with 'from', or a source name (assume-role, cvm-role, directory, env, "
+        "oidc, profile, static)",
     ),
     (
         account(credentials={"from": "profile", "profil": "x"}),

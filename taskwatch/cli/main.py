@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from taskwatch import __version__, logs
+from taskwatch import buildinfo, logs
 from taskwatch.cli import dryrun, policytest, rehearse, snapshot, switch
 from taskwatch.cli.tables import summary_table
 from taskwatch.errors import ConfigError, CredentialError, TaskwatchError
@@ -40,13 +40,20 @@ class UsageError(TaskwatchError):
     """The command line is wrong; exit 2."""
 
 
+LEVELS = ("debug", "info", "warning", "error")
+DEFAULT_LEVEL = "warning"
+LEVEL_HELP = (
+    "debug|info|warning|error (default: the config's logging.level for run and once, else warning)"
+)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="taskwatch",
         description="Watch Tencent Cloud MPS, DLC and Live tasks; stop runaway ones safely.",
     )
-    parser.add_argument("--version", action="version", version=f"taskwatch {__version__}")
-    parser.add_argument("--log-level", default="warning", help="debug|info|warning|error")
+    parser.add_argument("--version", action=buildinfo.VersionAction)
+    parser.add_argument("--log-level", default=None, choices=LEVELS, help=LEVEL_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     api = sub.add_parser(
@@ -135,6 +142,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--scenario", default="config/emulator/demo.yaml")
     demo.add_argument("--duration", type=float, default=None, help="seconds (default: forever)")
     demo.add_argument("--every", type=float, default=5.0, help="seconds between summaries")
+    for command in sub.choices.values():  # a global option, before or after the command
+        command.add_argument(
+            "--log-level", default=argparse.SUPPRESS, choices=LEVELS, help=LEVEL_HELP
+        )
     return parser
 
 
@@ -238,7 +249,7 @@ async def _run(args: argparse.Namespace) -> int:
     from taskwatch.supervisor import Supervisor
 
     settings = _load(args.config)
-    _configure_logs(settings, args.log_level if args.log_level != "warning" else None)
+    _configure_logs(settings, args.log_level)
     await Supervisor(
         settings, config_source=args.config, config_path=args.config, dry_run=args.dry_run
     ).run()
@@ -322,7 +333,7 @@ async def _demo(args: argparse.Namespace) -> int:
     from taskwatch.cli.demo import run_demo
 
     settings = _load(args.config)
-    logs.configure(level=args.log_level)
+    logs.configure(level=args.log_level or DEFAULT_LEVEL)
     return await run_demo(
         settings, scenario_path=args.scenario, duration=args.duration, every=args.every
     )
@@ -331,7 +342,7 @@ async def _demo(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
-    logs.configure(level=args.log_level)
+    logs.configure(level=args.log_level or DEFAULT_LEVEL)
     try:
         if args.command == "api":
             return asyncio.run(_api(args))

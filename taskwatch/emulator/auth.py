@@ -13,7 +13,8 @@ reference §2.7 and §9.2, in this order:
    includes a scope date that is not the UTC date of the timestamp) →
    ``AuthFailure.SignatureFailure``;
 6. [inferred] a key issued with a session token and a request without it, or with another one, and
-   a request carrying a token for a permanent key → ``AuthFailure.TokenFailure``.
+   a request carrying a token for a permanent key, or a temporary key past its expiry →
+   ``AuthFailure.TokenFailure``.
 
 Legacy v1 (HmacSHA1/HmacSHA256 form signing) is not emulated: such a request has no TC3
 ``Authorization`` header and gets ``AuthFailure.InvalidAuthorization``.
@@ -108,7 +109,8 @@ def authenticate(
     ):
         raise signature_failure
     sent_token = headers.get("x-tc-token") or None
-    if sent_token != key.token:
+    expires = getattr(key, "expires", None)  # temporary keys (emulator/sts.py) expire
+    if sent_token != key.token or (expires is not None and now >= expires):
         raise _fail(
             "AuthFailure.TokenFailure",
             "The token is invalid or expired.",

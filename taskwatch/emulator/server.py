@@ -1,5 +1,9 @@
 """The emulator's HTTP face: one aiohttp application for MPS, DLC and Live, plus inspection.
 
+STS (:mod:`taskwatch.emulator.sts`, by host or version ``2018-08-13``) is answered before the
+product pipeline, and the CVM metadata service (:mod:`taskwatch.emulator.metadata`) has its own
+paths under ``/latest/meta-data/``.
+
 Every API request goes through the same pipeline, in the order the real gateway appears to apply
 it: method → size → Action/Version → product → signature and clock skew → action → injected faults
 → rate limit → region → parameters → handler → envelope → log. Each step answers with the real
@@ -33,11 +37,12 @@ from aiohttp import web
 
 from taskwatch import catalog
 from taskwatch.clock import Clock, ManualClock
-from taskwatch.emulator import dlc, live, mps
+from taskwatch.emulator import dlc, live, mps, sts
 from taskwatch.emulator.actions import Action, CallContext, Options
 from taskwatch.emulator.auth import Key, authenticate
 from taskwatch.emulator.faults import Fault, FaultPlan
 from taskwatch.emulator.inspection import LogEntry, snapshot, snapshot_counts
+from taskwatch.emulator.metadata import MetadataService
 from taskwatch.emulator.ratelimit import RateLimits
 from taskwatch.emulator.scenario import Scenario, loads_scenario
 from taskwatch.emulator.wire import (
@@ -104,6 +109,7 @@ class Emulator:
         self._last_purge = self.clock.monotonic()
         self._release = asyncio.Event()
         self._scenario_loader = scenario_loader
+        self.metadata = MetadataService(self)  # the CVM instance role (emulator/metadata.py)
 
     @classmethod
     def from_scenario(cls, scenario: Scenario, clock: Clock) -> Emulator:
@@ -129,6 +135,7 @@ class Emulator:
         app.router.add_post("/_emulator/scenario", self._post_scenario)
         app.router.add_post("/_emulator/advance", self._post_advance)
         app.router.add_route("*", "/", self._api)
+        self.metadata.register(app)
         return app
 
     @asynccontextmanager
@@ -177,6 +184,13 @@ class Emulator:
                 raise missing("Action")
             if not version:
                 raise missing("Version")
+            if sts.addressed(headers.get("host", ""), version):  # STS: emulator/sts.py
+                product, params = "sts", self._params(request.method, path_query, body)
+                payload, secret_id = sts.answer(action, params, method=request.method,
+                    query=path_query if request.method == "GET" else "", headers=headers,
+                    body=body, keys=self.keys, now=self.clock.now().timestamp())  # fmt: skip
+                self._record(product, action, params, "Success", rid, headers, secret_id, region)
+                return json_response({**payload, "RequestId": rid})
             product = self._product(headers.get("host", ""), version)
             secret_id = authenticate(
                 method=request.method,

@@ -138,7 +138,8 @@ class TaskCollector:
 
 
 class LimiterCollector:
-    """``taskwatch_ratelimit_rate`` and ``_ceiling`` from the watched limiter's snapshot."""
+    """``taskwatch_ratelimit_rate_per_second`` and ``..._ceiling_per_second`` from the watched
+    limiter's snapshot."""
 
     def __init__(self) -> None:
         self.source: BucketSource | None = None
@@ -146,12 +147,12 @@ class LimiterCollector:
     def _families(self) -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
         return (
             GaugeMetricFamily(
-                "taskwatch_ratelimit_rate",
+                "taskwatch_ratelimit_rate_per_second",
                 "Calls per second the limiter admits now (halved on throttling, then recovers).",
                 labels=list(CALL_LABELS),
             ),
             GaugeMetricFamily(
-                "taskwatch_ratelimit_ceiling",
+                "taskwatch_ratelimit_ceiling_per_second",
                 "Calls per second granted to taskwatch: documented limit times api.budget.",
                 labels=list(CALL_LABELS),
             ),

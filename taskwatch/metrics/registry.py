@@ -28,7 +28,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
 
 import taskwatch
 from taskwatch.clock import Clock, SystemClock
@@ -101,6 +109,13 @@ class Metrics(ProcessMetrics):
         version: str = taskwatch.__version__,
     ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
+        # No `_created` series (a second series per counter and histogram that no dashboard
+        # reads): a process-wide switch of the client library, and this process is ours.
+        disable_created_metrics()  # type: ignore[no-untyped-call]
+        # What every exporter reports about itself: process_* (CPU, memory, file descriptors)
+        # and python_info, in this private registry as in the client's default one.
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
         self._clock: Clock = clock or SystemClock()
         self._started: set[SourceKey] = set()
         r = self.registry

@@ -22,10 +22,14 @@ file loses one trailing newline). An optional token that is empty counts as abse
 ``TENCENTCLOUD_SESSION_TOKEN=`` in an environment file does no harm. Errors name the variable, file,
 section or key, never a value; ``repr()`` shows only a masked SecretId.
 
-Not guaranteed: no CVM instance role, STS AssumeRole or TKE OIDC yet (the SDK's other providers);
-no automatic chain (the configuration names one source, on purpose: a silent fallback hides which
-key is in use); a file that changes within the filesystem's timestamp granularity keeping its size
-and inode is only seen after ``invalidate()``.
+Three more, temporary and renewed before they expire, live in
+:mod:`taskwatch.tencent.credentials_role`: ``assume-role`` (STS, signed with another source),
+``cvm-role`` (the instance metadata service) and ``oidc`` (TKE's web identity); ``from_config``
+builds them too.
+
+Not guaranteed: no automatic chain (the configuration names one source, on purpose: a silent
+fallback hides which key is in use); a file that changes within the filesystem's timestamp
+granularity keeping its size and inode is only seen after ``invalidate()``.
 """
 
 from __future__ import annotations
@@ -35,10 +39,13 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from taskwatch.errors import CredentialError
 from taskwatch.logs import register_secret
+
+if TYPE_CHECKING:
+    from taskwatch.tencent.credentials_role import RoleContext
 
 ENV_SECRET_ID = "TENCENTCLOUD_SECRET_ID"  # noqa: S105 (a variable name, not a secret)
 ENV_SECRET_KEY = "TENCENTCLOUD_SECRET_KEY"  # noqa: S105
@@ -328,14 +335,21 @@ class DirectoryCredentials:
 
 
 _KEYS: dict[str, frozenset[str]] = {
+    "assume-role": frozenset(
+        {"role_arn", "session_name", "duration", "source", "region", "endpoint"}
+    ),
+    "cvm-role": frozenset({"role", "endpoint"}),
     "directory": frozenset({"path"}),
     "env": frozenset(),
+    "oidc": frozenset({"session_name", "duration", "endpoint"}),
     "profile": frozenset({"path", "profile"}),
     "static": frozenset({"secret_id", "secret_key", "token"}),
 }
+ROLES = frozenset({"assume-role", "cvm-role", "oidc"})
+"""The sources of temporary credentials (:mod:`taskwatch.tencent.credentials_role`)."""
 
 
-def _string(spec: Mapping[str, Any], key: str) -> str | None:
+def string_key(spec: Mapping[str, Any], key: str) -> str | None:
     value = spec.get(key)
     if value is not None and not isinstance(value, str):
         raise CredentialError(f"credentials: {key} must be a string")
@@ -343,9 +357,15 @@ def _string(spec: Mapping[str, Any], key: str) -> str | None:
 
 
 def from_config(
-    spec: Mapping[str, Any], *, environ: Mapping[str, str] | None = None
+    spec: Mapping[str, Any],
+    *,
+    environ: Mapping[str, str] | None = None,
+    context: RoleContext | None = None,
 ) -> CredentialSource:
-    """Build the source a configuration block names: ``{"from": "env" | "profile" | ...}``."""
+    """Build the source a configuration block names: ``{"from": "env" | "profile" | ...}``.
+
+    ``context`` (the account's clock, transport and endpoints) is what a role source calls with.
+    """
     kind = spec.get("from")
     if not isinstance(kind, str) or kind not in _KEYS:
         valid = ", ".join(sorted(_KEYS))
@@ -356,13 +376,17 @@ def from_config(
     unknown = sorted(str(k) for k in spec if k != "from" and k not in _KEYS[kind])
     if unknown:
         raise CredentialError(f"credentials: unknown key(s) for {kind}: {', '.join(unknown)}")
-    path = _string(spec, "path")
+    if kind in ROLES:
+        from taskwatch.tencent.credentials_role import role_from_config  # imports this module
+
+        return role_from_config(kind, spec, environ=environ, context=context)
+    path = string_key(spec, "path")
     path_value = Path(path).expanduser() if path is not None else None
     if kind == "env":
         return EnvCredentials(environ)
     if kind == "profile":
-        return ProfileCredentials(path_value, _string(spec, "profile") or "default")
+        return ProfileCredentials(path_value, string_key(spec, "profile") or "default")
     if kind == "directory":
         return DirectoryCredentials(path_value, environ)
-    found = {key: _string(spec, key) for key in ("secret_id", "secret_key", "token")}
+    found = {key: string_key(spec, key) for key in ("secret_id", "secret_key", "token")}
     return StaticCredentials(_assemble(found, lambda key: f"credentials: {key}"))

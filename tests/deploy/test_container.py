@@ -2,14 +2,17 @@
 
 There is no Docker here, so the image is never built. What is checked: the Dockerfile parses
 (a small parser: parser directives, comments, line continuations, ``FROM ... AS``, exec-form
-JSON) into a builder and a runtime stage on one base image; the runtime stage runs as a
-non-root numeric user, starts ``taskwatch`` in exec form with the Kubernetes manifest's
-arguments, exposes the port the Deployment uses, copies only the builder's virtualenv, carries
-the OCI labels and the Python environment settings; nothing is ADDed from a URL; the builder
-installs this project; and the .dockerignore allow-list lets in every COPY source while keeping
-.git, .venv and tests out.
+JSON) into a builder and a runtime stage on one base image, pinned by digest; the builder
+installs the dependencies only from requirements.lock with hashes checked, builds the wheel
+without fetching anything and bakes the REVISION build-arg in as the commit; the runtime stage
+runs as a non-root numeric user, starts ``taskwatch`` in exec form with the Kubernetes
+manifest's arguments, exposes the port the Deployment uses, copies only the builder's
+virtualenv, carries the OCI labels and the Python environment settings; nothing is ADDed from a
+URL; and the .dockerignore allow-list lets in every COPY source while keeping .git, .venv and
+tests out.
 
-Not checked: that the build succeeds (dependencies resolve, the wheel builds), the image size,
+Not checked: that the build succeeds (tests/test_packaging.py builds the wheel and installs it
+from the lock, outside a container), that the digest is still the tag's newest, the image size,
 and the .dockerignore matcher beyond the subset of Docker's rules implemented below.
 """
 
@@ -137,26 +140,66 @@ def test_the_parser_reads_stages_continuations_and_comments() -> None:
     assert exec_form(parsed.stages[1].last("CMD")) == ["c"]
 
 
+BASE_DIGEST = "sha256:90744cff8f32887f075c47d747a173ff333e9e98801667af93c357fa9f5e28ff"
+"""python:3.11-slim's multi-platform index, as docker-library/repo-info records it
+(repos/python/remote/3.11-slim.md): not pulled here (no registry access); see the Dockerfile's
+header for how to refresh it."""
+
+
 def test_it_is_a_two_stage_build_on_one_slim_python_base(dockerfile: Dockerfile) -> None:
     assert [s.name for s in dockerfile.stages] == ["builder", "runtime"]
     assert {s.base for s in dockerfile.stages} == {"${BASE}"}
-    assert dockerfile.args["BASE"] == "python:3.11-slim"
+    assert dockerfile.args["BASE"].partition("@")[0] == "python:3.11-slim"
     python = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
     assert python == ">=3.11"
+
+
+def test_the_base_image_is_pinned_by_its_verified_digest(dockerfile: Dockerfile) -> None:
+    name, _, digest = dockerfile.args["BASE"].partition("@")
+    assert name == "python:3.11-slim"
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), dockerfile.args["BASE"]
+    assert digest == BASE_DIGEST  # a new digest is checked at its source before it lands
 
 
 def test_the_builder_installs_this_project_into_a_virtualenv(dockerfile: Dockerfile) -> None:
     builder = dockerfile.stages[0]
     run = " ".join(i.args for i in builder.all("RUN"))
     assert "python -m venv /opt/taskwatch" in run
-    assert re.search(r"pip wheel .*--wheel-dir /wheels \.(\s|$)", run), run
+    assert re.search(r"pip wheel .*--no-build-isolation .*--wheel-dir /wheels \.(\s|$)", run)
     assert "wheel=$(echo /wheels/taskwatch-*.whl)" in run
-    # The image runs deploy/kubernetes/postgres (leader election, the PostgreSQL journal) too.
-    assert '/opt/taskwatch/bin/pip install "${wheel}[kubernetes,postgresql]"' in run
+    assert '/opt/taskwatch/bin/pip install --no-deps --no-index "${wheel}"' in run
+    assert "/opt/taskwatch/bin/pip check" in run
+    sources = {src for copy in builder.all("COPY") for src in copy.args.split()[:-1]}
+    assert {"pyproject.toml", "setup.py", "README.md", "LICENSE", "taskwatch"} <= sources
+
+
+def test_the_builder_installs_the_dependencies_exactly_from_the_lock(
+    dockerfile: Dockerfile,
+) -> None:
+    builder = dockerfile.stages[0]
+    installs = [i.args for i in builder.all("RUN") if "-r requirements.lock" in i.args]
+    assert len(installs) == 1, "one install from the lock"
+    assert (
+        "/opt/taskwatch/bin/pip install --require-hashes --no-deps -r requirements.lock"
+        in (installs[0])
+    )
+    # Nothing else resolves dependencies: every other pip install is --no-deps from a file.
+    run = " ".join(i.args for i in builder.all("RUN"))
+    for install in re.findall(r"pip install [^&]*", run):
+        assert "--no-deps" in install, install
+    # The image runs deploy/kubernetes/postgres (leader election, the PostgreSQL journal) too:
+    # the lock is compiled with both extras (tests/test_packaging.py checks its contents).
+    lock = (ROOT / "requirements.lock").read_text()
+    assert "--extra kubernetes --extra postgresql" in lock.splitlines()[1]
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert {"kubernetes", "postgresql"} <= set(project["optional-dependencies"])
-    sources = {src for copy in builder.all("COPY") for src in copy.args.split()[:-1]}
-    assert {"pyproject.toml", "README.md", "taskwatch"} <= sources
+
+
+def test_the_builder_bakes_the_revision_build_arg_in_as_the_commit(dockerfile: Dockerfile) -> None:
+    builder = dockerfile.stages[0]
+    assert any(a.args.partition("=")[0] == "REVISION" for a in builder.all("ARG"))
+    run = " ".join(i.args for i in builder.all("RUN"))
+    assert re.search(r'TASKWATCH_BUILD_COMMIT="\$\{REVISION\}" +python -m pip wheel', run), run
 
 
 def test_the_runtime_runs_as_a_non_root_numeric_user(runtime: Stage) -> None:
@@ -211,7 +254,7 @@ def test_the_runtime_has_oci_labels_matching_the_project(runtime: Stage) -> None
     prefix = "org.opencontainers.image."
     assert {f"{prefix}{k}" for k in ("title", "description", "version", "licenses")} <= set(labels)
     assert labels[f"{prefix}title"] == project["name"]
-    assert labels[f"{prefix}licenses"] == project["license"]["text"]
+    assert labels[f"{prefix}licenses"] == project["license"]
     assert labels[f"{prefix}version"] == "${VERSION}"
     args = {k: v for arg in runtime.all("ARG") for k, _, v in [arg.args.partition("=")]}
     assert args["VERSION"] == project["version"]

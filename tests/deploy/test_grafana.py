@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from tests.deploy.test_prometheus_rules import (
+    TARGET_LABELS,
     exposition,
     promtool_parse,
     reference_problems,
@@ -50,8 +51,8 @@ REQUIRED = {
     "taskwatch_api_requests_total",
     "taskwatch_api_request_duration_seconds_bucket",
     "taskwatch_api_throttled_total",
-    "taskwatch_ratelimit_rate",
-    "taskwatch_ratelimit_ceiling",
+    "taskwatch_ratelimit_rate_per_second",
+    "taskwatch_ratelimit_ceiling_per_second",
     "taskwatch_scan_duration_seconds_bucket",
     "taskwatch_scan_last_success_timestamp_seconds",
     "taskwatch_api_calls_per_cycle",
@@ -194,7 +195,33 @@ def test_template_variables_list_values_of_labels_their_metric_has() -> None:
     known = exposition()
     for name, (selector, label) in variable_queries().items():
         (metric,) = scan(selector).selectors
-        assert label in known[metric.name], f"{name}: {metric.name} has no label {label}"
+        has = known[metric.name] | TARGET_LABELS  # job, namespace: the scrape adds them
+        assert label in has, f"{name}: {metric.name} has no label {label}"
+
+
+def test_every_query_is_scoped_to_the_chosen_job_and_namespace() -> None:
+    """Two deployments feeding one Prometheus must not be merged: every taskwatch selector of
+    every panel and variable (but the job variable itself) filters by $job and $namespace."""
+    exprs = {name: target["expr"] for name, target in raw_targets()}
+    exprs |= {
+        name: query
+        for name, var in variables().items()
+        if var["type"] == "query" and name != "job"
+        for query in [var["definition"]]
+    }
+    for name, expr in exprs.items():
+        selectors = re.findall(r"\b(taskwatch_[a-z_]+)(\{[^}]*\})?", expr)
+        assert selectors, name
+        for metric, labels in selectors:
+            assert 'job=~"$job"' in labels, f"{name}: {metric} is not scoped by job"
+            if name != "namespace":
+                assert 'namespace=~"$namespace"' in labels, f"{name}: {metric} not by namespace"
+
+
+def raw_targets() -> Iterator[tuple[str, dict[str, Any]]]:
+    for panel in panels(dashboard()["panels"]):
+        for target in panel.get("targets", []):
+            yield f"panel {panel['id']} {target['refId']}", target
 
 
 def test_the_dashboard_shows_tasks_api_usage_throttling_scans_and_actions() -> None:

@@ -1,5 +1,6 @@
 """deploy/kubernetes against a real kube-apiserver: a server-side dry-run of every rendered
-document, and the Role gives the ServiceAccount exactly what the Lease elector needs.
+document (both kustomize modes, and the Helm chart deploy/helm/taskwatch with the value sets of
+tests/deploy/helm.py), and the Role gives the ServiceAccount exactly what the Lease elector needs.
 
 The server is Kubernetes 1.20 (the only one buildable here, see tests/kube.py), so two things are
 arranged for it, and nothing else:
@@ -27,6 +28,7 @@ import yaml
 
 from taskwatch.leader.election import KubernetesElector, Timings
 from taskwatch.leader.lease import KubernetesLeaseStore
+from tests.deploy.helm import VALUE_SETS, rendered_documents
 from tests.deploy.kustomize import CORE_KINDS, CRD_KINDS, MODES
 from tests.ha.replicas import LEASE, apply_rbac
 from tests.kube import SA_NAMESPACE, SA_USER, KubeCluster, kube_fixture  # noqa: F401
@@ -104,6 +106,22 @@ def test_a_server_side_dry_run_of_every_rendered_document_succeeds(
                  "prometheusrule.monitoring.coreos.com/taskwatch",
                  "networkpolicy.networking.k8s.io/taskwatch"):  # fmt: skip
         assert f"{name} created (server dry run)" in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
+def test_a_server_side_dry_run_of_every_document_the_helm_chart_renders_succeeds(
+    cluster: KubeCluster, value_set: str
+) -> None:
+    """deploy/helm/taskwatch with each value set of tests/deploy/helm.py, arranged as above."""
+    docs = [for_this_server(d) for d in rendered_documents(value_set)]
+    done = dry_run(cluster, *docs)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("(server dry run)") == len(docs), done.stdout
+    lines = done.stdout.splitlines()
+    for doc in docs:  # the Role and its binding exist already (apply_rbac): "configured"
+        name = f"{doc['kind'].lower()}.{doc['apiVersion'].split('/')[0]}/{doc['metadata']['name']} "
+        name = name.replace(".v1/", "/")  # the core group has no name: "service/taskwatch"
+        assert any(line.startswith(name) for line in lines), (name, done.stdout)
 
 
 @pytest.mark.parametrize(

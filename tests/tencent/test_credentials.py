@@ -464,7 +464,7 @@ def test_from_config_static_with_a_non_string_value_does_not_quote_it() -> None:
 def test_from_config_unknown_source_lists_the_valid_ones(spec: dict[str, object]) -> None:
     with pytest.raises(CredentialError) as info:
         from_config(spec)
-    assert "valid: directory, env, profile, static" in str(info.value)
+    assert "valid: assume-role, cvm-role, directory, env, oidc, profile, static" in str(info.value)
 
 
 def test_from_config_refuses_keys_the_source_does_not_take() -> None:
