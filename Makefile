@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: all venv test lint fmt demo bench clean help
+.PHONY: all venv test lint fmt demo demo-venv bench clean help
 
 all: lint test
 
@@ -16,7 +16,7 @@ help:
 	@echo "make bench   benchmarks against peers: prints a table, writes bench-results.json (QUICK=1)"
 	@echo "make lint    ruff check + format check, mypy --strict, import-linter layers"
 	@echo "make fmt     apply ruff format and safe fixes"
-	@echo "make clean   remove .venv and caches"
+	@echo "make clean   remove .venv, .venv-demo and caches"
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,9 +31,26 @@ venv: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The demo runs from a lean venv of its own: `pip install .` (the daemon's and the emulator's
+# dependencies, no dev extra: no pytest, mypy, SDKs, kubectl), so a first look needs no test tools.
+# uv installs it when the dev venv or PATH has one, else pip. `python -m taskwatch` from the
+# checkout runs the checkout's code (the current directory comes first on sys.path).
+DEMO_VENV := .venv-demo
+DEMO_PY := $(DEMO_VENV)/bin/python
+DEMO_STAMP := $(DEMO_VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+UV := $(firstword $(wildcard $(VENV)/bin/uv) $(shell command -v uv 2>/dev/null))
+
+$(DEMO_STAMP): pyproject.toml
+	@test -x $(DEMO_PY) || $(PYTHON) -m venv $(if $(UV),--without-pip,) $(DEMO_VENV)
+	@$(if $(UV),$(UV) pip install --python $(DEMO_PY) -q .,$(DEMO_PY) -m pip install -q .)
+	@rm -f $(DEMO_VENV)/.installed-*
+	@touch $@
+
+demo-venv: $(DEMO_STAMP)
+
 DURATION ?=
-demo: $(STAMP)
-	$(PY) -m taskwatch demo $(if $(DURATION),--duration $(DURATION),)
+demo: $(DEMO_STAMP)
+	$(DEMO_PY) -m taskwatch demo $(if $(DURATION),--duration $(DURATION),)
 
 QUICK ?=
 bench: $(STAMP)
@@ -50,4 +67,4 @@ fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix taskwatch tests
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) $(DEMO_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info

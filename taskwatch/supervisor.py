@@ -14,7 +14,11 @@ again (policies compiled); a bad file changes nothing (the last good configurati
 failure is logged and ``taskwatch_config_last_reload_successful`` drops to 0). A good one is built
 into a new runtime (reusing unchanged parts, see :mod:`taskwatch.runtime`) and swapped in at once:
 each loop finishes the cycle in flight, then the new loops start on the tick their source had due
-(see :mod:`taskwatch.leading`). ``http``, ``state`` and ``leader`` changes need a restart (logged).
+(see :mod:`taskwatch.leading`). ``http``, ``state``, ``leader`` and ``metrics`` (histogram buckets)
+changes need a restart (logged).
+The web config file (``http.web_config``) is read again too and counts: a bad one fails the whole
+reload the same way; a good one applies to the next request and TLS handshake
+(:class:`~taskwatch.web.webconfig.LiveWebConfig`).
 ``--dry-run`` (``dry_run=True``) holds for the process's life: a reloaded ``enforce: true`` stays
 dry-run (see :func:`taskwatch.services.effective`), and each start and reload logs a
 ``dry_run.overriding`` warning counting the enforcing policies it overrides.
@@ -66,7 +70,7 @@ from taskwatch.watch import CycleReport
 from taskwatch.web.sdnotify import SystemdNotifier, watchdog_loop
 from taskwatch.web.server import HttpServer, build_app
 from taskwatch.web.statuspage import StatusSnapshot
-from taskwatch.web.webconfig import load_web_config
+from taskwatch.web.webconfig import LiveWebConfig, WebConfig, load_web_config
 
 log = structlog.get_logger(__name__)
 
@@ -97,10 +101,11 @@ class Supervisor:
         if rules is None:
             rules = compile_rules(settings.policies, source=config_source)
         self.clock: Clock = clock or SystemClock()
-        self.metrics = metrics or Metrics(clock=self.clock)
+        self.metrics = metrics or Metrics(clock=self.clock, buckets=settings.metrics.buckets)
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self.systemd = systemd or SystemdNotifier.from_env()
         self.http: HttpServer | None = None
+        self.web_config: LiveWebConfig | None = None
         self.started = anyio.Event()
         """Set once the HTTP server listens and the loops are starting."""
         self.services = build_services(
@@ -211,7 +216,8 @@ class Supervisor:
     async def run(self, *, install_signal_handlers: bool = True) -> None:
         """Serve HTTP and run every loop until :meth:`stop` or SIGTERM/SIGINT."""
         web = self.settings.http.web_config
-        web_config = load_web_config(web) if web is not None else None
+        web_config = LiveWebConfig(load_web_config(web)) if web is not None else None
+        self.web_config = web_config
         self.http = HttpServer(
             build_app(
                 metrics=self.metrics,
@@ -320,16 +326,19 @@ class Supervisor:
         self.systemd.reloading()
         try:
             settings, rules = load_config(self.config_path)
+            web = self._reread_web_config()
         except ConfigError as exc:
             self.metrics.config_loaded(False)
             log.error("config.reload_failed", reason=str(exc))
             self.systemd.ready(f"reload failed, kept the last good configuration: {exc}")
             return False, str(exc)
-        for key in ("http", "state", "leader"):
+        for key in ("http", "state", "leader", "metrics"):
             if getattr(settings, key) != getattr(self.settings, key):
                 log.warning("config.restart_needed", key=key)
         if self.services.dry_run:
             _dry_run_warning(rules, at="reload")
+        if web is not None and self.web_config is not None:
+            self.web_config.swap(web)
         previous, self.runtime = self.runtime, self._build(settings, rules, previous=self.runtime)
         self.runtime.install(previous)
         self.metrics.config_loaded(True)
@@ -337,6 +346,12 @@ class Supervisor:
         self.systemd.ready(self.health.last_status or "reloaded")
         self.leading.swap()
         return True, "reloaded"
+
+    def _reread_web_config(self) -> WebConfig | None:
+        """The web config in use, read again (its path is the running one: a new
+        ``http.web_config`` path takes a restart). A bad one fails the whole reload."""
+        path = self.settings.http.web_config
+        return load_web_config(path) if path is not None and self.web_config is not None else None
 
     # --- views (see taskwatch.health) ---------------------------------------------------------
 

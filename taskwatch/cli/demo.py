@@ -3,7 +3,10 @@
 The emulator serves the demo scenario on 127.0.0.1 (port 9460, or any free port when that one is
 taken); the daemon's configuration is pointed at it, and its HTTP server listens where the
 configuration says (or on any free port). Every few seconds a short summary of what the daemon
-sees is printed: tasks per source and status, API calls per cycle, throttling, failures.
+sees is printed: tasks per source and status, API calls per cycle, throttling, failures, and what
+each policy did (``abort-long-live: 3 done, 1 skipped_cap``), counted since the demo started from
+``taskwatch_policy_actions_total``, the same counter the executor reports every decision to.
+Not guaranteed: that the counts match the journal of an earlier run (the counter starts at zero).
 """
 
 from __future__ import annotations
@@ -57,6 +60,26 @@ def _total(metrics: Metrics, name: str) -> float:
     )
 
 
+def policy_line(metrics: Metrics) -> str:
+    """What each policy did so far, by result, from ``taskwatch_policy_actions_total`` (summed over
+    accounts, products and actions): ``policies: abort-long-live: 3 done, 1 skipped_cap``."""
+    counts: dict[str, dict[str, float]] = {}
+    for family in metrics.registry.collect():
+        for sample in family.samples:
+            if sample.name != "taskwatch_policy_actions_total" or not sample.value:
+                continue
+            by_result = counts.setdefault(sample.labels["policy"], {})
+            result = sample.labels["result"]
+            by_result[result] = by_result.get(result, 0.0) + sample.value
+    if not counts:
+        return "policies: no action yet"
+    done = (
+        f"{policy}: " + ", ".join(f"{n:g} {result}" for result, n in sorted(results.items()))
+        for policy, results in sorted(counts.items())
+    )
+    return "policies: " + "; ".join(done)
+
+
 def summary_line(supervisor: Supervisor, metrics: Metrics) -> str:
     """One line per refresh: each source's tasks by status (what ``taskwatch_tasks`` counts),
     its calls per cycle and state, then throttling and finishes."""
@@ -75,6 +98,7 @@ def summary_line(supervisor: Supervisor, metrics: Metrics) -> str:
     throttled = _total(metrics, "taskwatch_api_throttled_total")
     finished = _total(metrics, "taskwatch_tasks_finished_total")
     parts.append(f"finished seen: {finished:g}; throttled: {throttled:g}")
+    parts.append(policy_line(metrics))
     return "\n  ".join(parts)
 
 
@@ -96,7 +120,8 @@ async def run_demo(
             await supervisor.started.wait()
             assert supervisor.http is not None
             print(f"emulator:  {emu_url}  (inspect {emu_url}/_emulator/tasks)")
-            print(f"taskwatch: {supervisor.http.url}  (metrics {supervisor.http.url}/metrics)")
+            url = supervisor.http.url
+            print(f"taskwatch: {url}/  (status page; metrics {url}/metrics)")
             print("press Ctrl-C to stop", flush=True)
             deadline = None if duration is None else anyio.current_time() + duration
             with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:

@@ -26,7 +26,7 @@ Not guaranteed:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from prometheus_client import (
     CollectorRegistry,
@@ -56,6 +56,7 @@ from taskwatch.tencent.errors import CallSite
 
 __all__ = [
     "API_BUCKETS",
+    "DEFAULT_BUCKETS",
     "MAX_CODES",
     "MAX_LABEL_LENGTH",
     "OTHER",
@@ -84,6 +85,16 @@ WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 
 SCAN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 """One scan cycle: one page in tens of milliseconds up to many pages under a tight budget."""
 
+DEFAULT_BUCKETS: Mapping[str, tuple[float, ...]] = {
+    "taskwatch_task_duration_seconds": TASK_BUCKETS,
+    "taskwatch_task_queue_wait_seconds": TASK_BUCKETS,
+    "taskwatch_api_request_duration_seconds": API_BUCKETS,
+    "taskwatch_ratelimit_wait_seconds": WAIT_BUCKETS,
+    "taskwatch_scan_duration_seconds": SCAN_BUCKETS,
+}
+"""Every histogram's buckets unless ``Metrics(buckets=...)`` (the ``metrics.buckets`` setting)
+says otherwise; fixed for the registry's life."""
+
 MAX_CODES = BUDGETS["code"]
 """Distinct error codes kept per (product, action) (and scan error reasons per source)."""
 
@@ -98,7 +109,9 @@ class Metrics(ProcessMetrics):
 
     It is also the API client's :class:`~taskwatch.tencent.client.CallObserver`. The process's
     own metrics (configuration, mode, leadership, policies, actions, journal) are defined in
-    :class:`~taskwatch.metrics.process.ProcessMetrics`.
+    :class:`~taskwatch.metrics.process.ProcessMetrics`. ``buckets`` replaces some histograms'
+    :data:`DEFAULT_BUCKETS` by name (an unknown name is a ``ValueError``; the settings check the
+    values first).
     """
 
     def __init__(
@@ -107,7 +120,12 @@ class Metrics(ProcessMetrics):
         *,
         clock: Clock | None = None,
         version: str = taskwatch.__version__,
+        buckets: Mapping[str, Sequence[float]] | None = None,
     ) -> None:
+        unknown = set(buckets or {}) - set(DEFAULT_BUCKETS)
+        if unknown:
+            raise ValueError(f"no histogram named {sorted(unknown)}")
+        chosen = {**DEFAULT_BUCKETS, **{k: tuple(v) for k, v in (buckets or {}).items()}}
         self.registry = registry if registry is not None else CollectorRegistry()
         # No `_created` series (a second series per counter and histogram that no dashboard
         # reads): a process-wide switch of the client library, and this process is ours.
@@ -139,14 +157,14 @@ class Metrics(ProcessMetrics):
             "taskwatch_task_duration_seconds",
             "Run time of finished tasks, from start to finish.",
             ["product", "type"],
-            buckets=TASK_BUCKETS,
+            buckets=chosen["taskwatch_task_duration_seconds"],
             registry=r,
         )
         self.task_queue_wait = Histogram(
             "taskwatch_task_queue_wait_seconds",
             "Time finished tasks waited between creation and start.",
             ["product", "type"],
-            buckets=TASK_BUCKETS,
+            buckets=chosen["taskwatch_task_queue_wait_seconds"],
             registry=r,
         )
         self.tasks_finished = Counter(
@@ -167,7 +185,7 @@ class Metrics(ProcessMetrics):
             "taskwatch_api_request_duration_seconds",
             "Duration of one API attempt, rate-limit wait excluded.",
             list(_CALL),
-            buckets=API_BUCKETS,
+            buckets=chosen["taskwatch_api_request_duration_seconds"],
             registry=r,
         )
         self.api_throttled = Counter(
@@ -180,7 +198,7 @@ class Metrics(ProcessMetrics):
             "taskwatch_ratelimit_wait_seconds",
             "Time a call waited for its rate-limit token (only calls that waited).",
             list(_CALL),
-            buckets=WAIT_BUCKETS,
+            buckets=chosen["taskwatch_ratelimit_wait_seconds"],
             registry=r,
         )
         self._limiter = LimiterCollector()
@@ -191,7 +209,7 @@ class Metrics(ProcessMetrics):
             "taskwatch_scan_duration_seconds",
             "Duration of one scan cycle of a source, failed ones included.",
             list(_SOURCE),
-            buckets=SCAN_BUCKETS,
+            buckets=chosen["taskwatch_scan_duration_seconds"],
             registry=r,
         )
         self.scan_last_success = Gauge(

@@ -35,6 +35,7 @@ from taskwatch import catalog
 from taskwatch.durations import format_duration
 from taskwatch.settings.accounts import Account
 from taskwatch.settings.base import Section
+from taskwatch.settings.metrics import MetricsSettings
 from taskwatch.settings.policies import ActionSettings, NotificationSettings, PolicySettings
 from taskwatch.settings.state import State as State
 from taskwatch.settings.values import (
@@ -272,6 +273,8 @@ class Settings(Section):
     """Webhooks told about actions; default: none."""
     leader: Leader = Leader()
     """Leader election among replicas; default: off (this process always leads)."""
+    metrics: MetricsSettings = MetricsSettings()
+    """Histogram buckets; default: taskwatch's own (read at start)."""
 
     @model_validator(mode="after")
     def _coherent(self) -> Settings:

@@ -51,7 +51,7 @@ import taskwatch
 from taskwatch.metrics.registry import Metrics
 from taskwatch.web.lifecycle import Controls, add_routes, warn_if_unprotected
 from taskwatch.web.statuspage import STYLESHEET, StatusView, render
-from taskwatch.web.webconfig import WebConfig
+from taskwatch.web.webconfig import LiveWebConfig, WebConfig
 
 log = structlog.get_logger(__name__)
 
@@ -221,11 +221,14 @@ class HttpServer:
         self._host = ""
         self._scheme = "http"
 
-    async def start(self, listen: str, *, web_config: WebConfig | None = None) -> None:
+    async def start(
+        self, listen: str, *, web_config: WebConfig | LiveWebConfig | None = None
+    ) -> None:
         """Bind ``listen`` (port 0 picks a free one, see :attr:`port`) and start serving.
 
         With ``web_config``: TLS if it has a certificate, basic auth if it has users, its extra
-        headers on every response (see :mod:`taskwatch.web.webconfig`).
+        headers on every response (see :mod:`taskwatch.web.webconfig`); a
+        :class:`~taskwatch.web.webconfig.LiveWebConfig` can be swapped while serving.
         """
         host, port = parse_listen(listen)
         ssl_context = None

@@ -1,9 +1,10 @@
 """The ``tls_server_config`` section of a web config file (exporter-toolkit format) made into an
 :class:`ssl.SSLContext`, and the :class:`Reader` that validates every section's values.
 
-Certificate and key (files or inline PEM) are loaded here, at start-up, so a key that does not
-match its certificate fails before the first connection. What is refused on purpose, and why,
-is in :mod:`taskwatch.web.webconfig`'s docstring: ``RequestClientCert`` and
+Certificate and key (files or inline PEM) are loaded here, at start-up and at each reload (a new
+context each time; :class:`~taskwatch.web.webconfig.LiveWebConfig` hands it to new handshakes),
+so a key that does not match its certificate fails before the first connection. What is refused
+on purpose, and why, is in :mod:`taskwatch.web.webconfig`'s docstring: ``RequestClientCert`` and
 ``RequireAnyClientCert`` (certificates nobody verified), ``client_allowed_sans``, TLS 1.0/1.1
 (RFC 8996); ``curve_preferences`` is ignored with a warning. Inline PEM is written to a private
 temporary directory (mode 0600) only for as long as OpenSSL takes to read it.

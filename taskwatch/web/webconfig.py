@@ -23,8 +23,14 @@ Decisions that differ from the toolkit, on purpose:
   passwords nor fast unsalted digests of them sit in memory. Failures are never cached; bcrypt
   runs in worker threads, two at a time, so wrong-password traffic cannot stall the event loop.
   An unknown user costs one bcrypt as well, so timing does not tell which users exist.
-- **Read once.** The toolkit re-reads the file on every request; here it is read when the server
-  starts, so a renewed certificate or a changed user list takes a restart.
+- **Re-read on reload, not per request.** The toolkit re-reads the file on every request; here it
+  is read at start and again on every reload (SIGHUP, ``POST /-/reload``), through
+  :class:`LiveWebConfig`: users, hashes, rate limit and headers apply to the next request; a new
+  certificate and key (rotated by cert-manager, say) to the next TLS handshake (an SNI callback on
+  the listening context hands each new connection the newest context; open connections keep
+  theirs). A bad file keeps the last good one. Turning TLS on or off takes a restart (the socket
+  is bound with or without TLS); so may other ``tls_server_config`` changes (client CA, versions,
+  cipher suites): only the certificate and key are guaranteed to follow a reload.
 - **Rate limit** (``rate_limit``): one token bucket for every request that needs credentials
   (wrong passwords included, which slows guessing), 429 with ``Retry-After`` past it; the probes
   are exempt.
@@ -43,15 +49,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import structlog
 import yaml
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from taskwatch.durations import parse_duration
 from taskwatch.errors import ConfigError
 from taskwatch.web.auth import RateLimit, guard
 from taskwatch.web.tls import Reader, tls_context
 
-__all__ = ["PROBE_PATHS", "RateLimit", "WebConfig", "load_web_config", "parse_web_config"]
+log = structlog.get_logger(__name__)
+
+__all__ = [
+    "PROBE_PATHS",
+    "LiveWebConfig",
+    "RateLimit",
+    "WebConfig",
+    "load_web_config",
+    "parse_web_config",
+]
 
 PROBE_PATHS = frozenset({"/healthz", "/readyz"})
 """Paths answered without credentials by default (GET and HEAD only)."""
@@ -94,6 +111,61 @@ class WebConfig:
                 response.headers.update(headers)
 
             app.on_response_prepare.append(add_headers)
+
+
+class LiveWebConfig:
+    """The web config a running server uses, replaced by :meth:`swap` on reload (see the module).
+
+    Not guaranteed: that a connection open before the swap sees the new certificate, or that the
+    success cache and the rate limit's bucket survive a swap (both start afresh).
+    """
+
+    def __init__(self, config: WebConfig) -> None:
+        self.current = config
+        self._guard = _guard_of(config)
+        self.ssl_context = config.ssl_context
+        """The listening socket's context: fixed for the process, it defers to the newest."""
+        if self.ssl_context is not None:
+            self.ssl_context.sni_callback = self._newest_context
+
+    @property
+    def users(self) -> Mapping[str, bytes]:
+        return self.current.users
+
+    def swap(self, config: WebConfig) -> None:
+        """Use ``config`` from the next request and the next TLS handshake."""
+        if (config.ssl_context is None) != (self.ssl_context is None):
+            log.warning("config.restart_needed", key="http.web_config.tls_server_config")
+        self.current = config
+        self._guard = _guard_of(config)
+        log.info("webconfig.reloaded", file=config.file, tls=config.tls, users=len(config.users))
+
+    def install(self, app: web.Application) -> None:
+        """One middleware and one header hook that defer to the current config."""
+
+        @web.middleware
+        async def current_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+            guarded = self._guard
+            return await (handler(request) if guarded is None else guarded(request, handler))
+
+        async def add_headers(_request: web.Request, response: web.StreamResponse) -> None:
+            response.headers.update(self.current.headers)
+
+        app.middlewares.append(current_guard)
+        app.on_response_prepare.append(add_headers)
+
+    def _newest_context(
+        self, sslobj: ssl.SSLObject, _name: str | None, ctx: ssl.SSLContext
+    ) -> None:
+        newest = self.current.ssl_context
+        if newest is not None and newest is not ctx:
+            sslobj.context = newest
+
+
+def _guard_of(config: WebConfig) -> Middleware | None:
+    if config.users or config.rate_limit is not None:
+        return guard(config.users, config.rate_limit, config.public_paths)
+    return None
 
 
 def load_web_config(
