@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from taskwatch.cli.demo import policy_line
+from taskwatch.cli.tables import policy_line
 from taskwatch.metrics.registry import Metrics
 
 

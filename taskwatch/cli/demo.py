@@ -20,6 +20,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 import anyio
 from prometheus_client import generate_latest
 
+from taskwatch.cli.tables import policy_line
 from taskwatch.clock import SystemClock
 from taskwatch.emulator.scenario import ScenarioError, load_scenario
 from taskwatch.emulator.server import Emulator
@@ -58,26 +59,6 @@ def _total(metrics: Metrics, name: str) -> float:
         for sample in family.samples
         if sample.name == name
     )
-
-
-def policy_line(metrics: Metrics) -> str:
-    """What each policy did so far, by result, from ``taskwatch_policy_actions_total`` (summed over
-    accounts, products and actions): ``policies: abort-long-live: 3 done, 1 skipped_cap``."""
-    counts: dict[str, dict[str, float]] = {}
-    for family in metrics.registry.collect():
-        for sample in family.samples:
-            if sample.name != "taskwatch_policy_actions_total" or not sample.value:
-                continue
-            by_result = counts.setdefault(sample.labels["policy"], {})
-            result = sample.labels["result"]
-            by_result[result] = by_result.get(result, 0.0) + sample.value
-    if not counts:
-        return "policies: no action yet"
-    done = (
-        f"{policy}: " + ", ".join(f"{n:g} {result}" for result, n in sorted(results.items()))
-        for policy, results in sorted(counts.items())
-    )
-    return "policies: " + "; ".join(done)
 
 
 def summary_line(supervisor: Supervisor, metrics: Metrics) -> str:

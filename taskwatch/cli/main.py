@@ -19,7 +19,7 @@ from typing import Any
 
 from taskwatch import buildinfo, logs
 from taskwatch.cli import dryrun, policytest, rehearse, snapshot, switch
-from taskwatch.cli.tables import summary_table
+from taskwatch.cli.tables import policy_line, summary_table
 from taskwatch.errors import ConfigError, CredentialError, TaskwatchError
 from taskwatch.limiter import Limiter
 from taskwatch.settings import Settings, State, json_schema
@@ -267,11 +267,12 @@ async def _once(args: argparse.Namespace) -> int:
 
     settings = _load(args.config)
     _configure_logs(settings, args.log_level)
+    daemon = Supervisor(settings, config_source=args.config, dry_run=args.dry_run)
+    acted = True
     try:
-        reports = await Supervisor(
-            settings, config_source=args.config, dry_run=args.dry_run
-        ).run_once()
+        reports = await daemon.run_once()
     except JournalBusyError as exc:
+        acted = False
         print(
             f"warning: {logs.scrub(str(exc))}. This run scans only and applies no policy;"
             " the process that holds the journal acts.",
@@ -286,6 +287,8 @@ async def _once(args: argparse.Namespace) -> int:
             )
             reports = await Supervisor(scan_only, config_source=args.config).run_once()
     print(summary_table(reports))
+    if acted and settings.policies:  # what the journal now holds of this run, by policy
+        print(policy_line(daemon.metrics))
     if args.dry_run:
         print(dryrun.mode_line(settings))
     return EXIT_OK if all(r.ok for r in reports) else EXIT_FAILED

@@ -218,6 +218,8 @@ async def test_once_dry_run_sends_nothing_and_prints_its_summary_with_the_mode(
     lines = out.decode().splitlines()
     assert lines[1].split()[:2] == ["main/mps/global", "ok"]
     assert lines[-1].startswith("mode: dry-run (--dry-run): 1 enforcing policy(ies) overridden")
+    (said,) = [line for line in lines if line.startswith("policies: ")]
+    assert said.endswith(": 1 would")  # once says what it recorded in the journal
     assert sent(emu) == []
     assert emu.world.mps[target].status == "PROCESSING"
 
