@@ -21,10 +21,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from taskwatch.actions.schema import APPLICATION_ID, GRACE_TABLE, LIVE_INDEX
-
-PG_GRACE_TABLE: Final = GRACE_TABLE.replace("since   REAL", "since   double precision")
-"""PostgreSQL's ``real`` is a 4-byte float: an epoch second would come back a minute off."""
+from taskwatch.actions.schema import APPLICATION_ID, LIVE_INDEX, grace_table
 
 PG_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (  # 1: the journal as of SQLite schema 3
@@ -69,7 +66,7 @@ PG_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             actor  text NOT NULL,
             reason text NOT NULL DEFAULT ''
         )""",
-        PG_GRACE_TABLE,
+        grace_table("double precision"),
     ),
 )
 PG_SCHEMA_VERSION: Final = len(PG_MIGRATIONS)

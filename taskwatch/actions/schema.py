@@ -47,15 +47,21 @@ LIVE_INDEX: Final = (
 process writes it. An intent is live from its insert until its outcome says it did nothing
 (``failed``) or a new intent supersedes it; ``done`` and ``already_done`` stay live for good."""
 
-GRACE_TABLE: Final = """CREATE TABLE grace_streaks (
+
+def grace_table(epoch_type: str) -> str:
+    """Open match streaks (:mod:`taskwatch.policy.grace`), so a grace survives a restart or a
+    failover instead of starting over; ``epoch_type`` holds an epoch second exactly (SQLite's
+    ``REAL``, PostgreSQL's ``double precision``: its ``real`` is 4 bytes, a minute off)."""
+    return f"""CREATE TABLE grace_streaks (
     policy  TEXT NOT NULL,
     source  TEXT NOT NULL,
     task_id TEXT NOT NULL,
-    since   REAL NOT NULL,
+    since   {epoch_type} NOT NULL,
     PRIMARY KEY (source, policy, task_id)
 )"""
-"""Open match streaks (:mod:`taskwatch.policy.grace`), so a grace survives a restart or a
-failover instead of starting over (both SQL dialects read this statement as is)."""
+
+
+GRACE_TABLE: Final = grace_table("REAL")
 
 MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (  # 1: the journal

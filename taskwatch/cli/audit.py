@@ -20,6 +20,7 @@ from typing import Any
 
 from taskwatch.actions.opening import journal_for
 from taskwatch.actions.sqlite import SqliteJournal
+from taskwatch.cli.tables import aligned
 from taskwatch.clock import Clock
 from taskwatch.durations import parse_duration
 from taskwatch.models import AuditRecord
@@ -52,12 +53,7 @@ def iso(epoch: float, *, timespec: str = "seconds") -> str:
 
 def format_table(records: Sequence[AuditRecord]) -> str:
     """Aligned columns, one record a line, under a header; ``-`` where a value is missing."""
-    rows = [COLUMNS, *(_cells(r) for r in records)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    )
+    return "\n".join(aligned([COLUMNS, *(_cells(r) for r in records)]))
 
 
 def to_json(records: Sequence[AuditRecord]) -> str:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from taskwatch import logs
 from taskwatch.cli.audit import iso
+from taskwatch.cli.tables import aligned
 from taskwatch.durations import format_duration, parse_duration
 from taskwatch.errors import ConfigError
 
@@ -127,12 +128,7 @@ def summarize(result: Rehearsal, *, wall: float, as_configured: bool) -> str:
 
 def format_table(rows: list[Row]) -> str:
     """Aligned columns, one decision a line, under a header."""
-    lines = [COLUMNS, *(_cells(r) for r in rows)]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(COLUMNS))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
-        for line in lines
-    )
+    return "\n".join(aligned([COLUMNS, *(_cells(r) for r in rows)]))
 
 
 def to_json(rows: list[Row]) -> str:

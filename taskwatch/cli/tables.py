@@ -28,10 +28,19 @@ def summary_table(reports: Sequence[CycleReport]) -> str:
         )
         for r in reports
     )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    lines = aligned(rows)
     lines.extend(f"{r.source}: {r.message}" for r in reports if not r.ok)
-    return "\n".join(line.rstrip() for line in lines)
+    return "\n".join(lines)
+
+
+def aligned(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Rows of cells as lines of left-aligned columns two spaces apart (the first row is the
+    header), without trailing spaces: every table the commands print."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
 
 
 def policy_line(metrics: Metrics) -> str:
