@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 import structlog
 
-from taskwatch.cli.main import _configure_logs, _parser
+from taskwatch.cli.common import configure_logs as _configure_logs
+from taskwatch.cli.main import _parser
 from taskwatch.settings import parse_settings
 
 ACCOUNTS = [{"name": "main", "credentials": {"from": "env"}, "regions": ["ap-guangzhou"]}]

@@ -202,8 +202,8 @@ async def test_port_zero_binds_a_free_port_that_is_released_on_stop() -> None:
 @pytest.mark.parametrize(
     ("listen", "parsed"),
     [
-        ("127.0.0.1:9464", ("127.0.0.1", 9464)),
-        (":9464", (None, 9464)),
+        ("127.0.0.1:10911", ("127.0.0.1", 10911)),
+        (":10911", (None, 10911)),
         ("[::1]:0", ("::1", 0)),
         ("localhost:80", ("localhost", 80)),
     ],
@@ -212,7 +212,7 @@ def test_listen_addresses_are_host_and_port(listen: str, parsed: tuple[str | Non
     assert parse_listen(listen) == parsed
 
 
-@pytest.mark.parametrize("listen", ["9464", "host:", "host:http", "host:70000", ""])
+@pytest.mark.parametrize("listen", ["10911", "host:", "host:http", "host:70000", ""])
 def test_listen_addresses_without_a_valid_port_are_refused(listen: str) -> None:
     with pytest.raises(ValueError, match="host:port"):
         parse_listen(listen)

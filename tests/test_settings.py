@@ -139,7 +139,7 @@ def test_the_demo_file_points_at_the_emulator_with_its_key_pair() -> None:
     assert acct.credentials.to_spec() == {"from": "static", **emulator_keys}
     assert [demo.products.get(p).interval for p in PRODUCT_NAMES] == [5, 10, 10]
     assert {demo.products.get(p).finish_sweep for p in PRODUCT_NAMES} == {60}
-    assert demo.http.listen == "127.0.0.1:9464"
+    assert demo.http.listen == "127.0.0.1:10911"
     assert demo.state.path == Path("/tmp/taskwatch-demo/state.db")
     assert demo.logging.format == "console"
 
@@ -164,7 +164,7 @@ def test_a_minimal_file_gets_the_documented_defaults() -> None:
     assert (s.api.timeout, s.api.connect_timeout) == (30, 5)
     assert (s.api.retry_attempts, s.api.retry_deadline) == (4, 20)
     assert s.api.language == "en-US"
-    assert (s.http.listen, s.http.host, s.http.port) == ("127.0.0.1:9464", "127.0.0.1", 9464)
+    assert (s.http.listen, s.http.host, s.http.port) == ("127.0.0.1:10911", "127.0.0.1", 10911)
     assert s.state.path == Path("/var/lib/taskwatch/state.db")
     assert (s.logging.level, s.logging.format) == ("info", "auto")
     assert (s.policies, s.notifications) == ((), ())
@@ -554,31 +554,31 @@ RULES: list[tuple[dict[str, Any], str, str]] = [
     (minimal(api={"limits": ["mps.DescribeTasks"]}), "api.limits", "must be a mapping"),
     # http, state, logging
     (
-        minimal(http={"listen": "9464"}),
+        minimal(http={"listen": "10911"}),
         "http.listen",
-        "'9464' is not host:port (e.g. 127.0.0.1:9464, [::1]:9464)",
+        "'10911' is not host:port (e.g. 127.0.0.1:10911, [::1]:10911)",
     ),
     (
         minimal(http={"listen": "localhost:65536"}),
         "http.listen",
-        "'localhost:65536' is not host:port (e.g. 127.0.0.1:9464, [::1]:9464)",
+        "'localhost:65536' is not host:port (e.g. 127.0.0.1:10911, [::1]:10911)",
     ),
     (
-        minimal(http={"listen": "::1:9464"}),
+        minimal(http={"listen": "::1:10911"}),
         "http.listen",
-        "'::1:9464': write an IPv6 address in brackets, e.g. [::1]:9464",
+        "'::1:10911': write an IPv6 address in brackets, e.g. [::1]:10911",
     ),
     (
-        minimal(http={"listen": "[fe80::zz]:9464"}),
+        minimal(http={"listen": "[fe80::zz]:10911"}),
         "http.listen",
-        "'[fe80::zz]:9464' is not host:port (e.g. 127.0.0.1:9464, [::1]:9464)",
+        "'[fe80::zz]:10911' is not host:port (e.g. 127.0.0.1:10911, [::1]:10911)",
     ),
     (
-        minimal(http={"listen": "my host:9464"}),
+        minimal(http={"listen": "my host:10911"}),
         "http.listen",
-        "'my host:9464' is not host:port (e.g. 127.0.0.1:9464, [::1]:9464)",
+        "'my host:10911' is not host:port (e.g. 127.0.0.1:10911, [::1]:10911)",
     ),
-    (minimal(http={"listen": 9464}), "http.listen", "must be a string"),
+    (minimal(http={"listen": 10911}), "http.listen", "must be a string"),
     (minimal(state={"path": ""}), "state.path", "must not be empty"),
     (minimal(state={"path": 5}), "state.path", "must be a path"),
     (
@@ -793,9 +793,9 @@ def test_several_problems_report_the_first_and_count_the_rest() -> None:
 @pytest.mark.parametrize(
     ("listen", "host", "port"),
     [
-        ("127.0.0.1:9464", "127.0.0.1", 9464),
-        ("[::1]:9464", "::1", 9464),
-        (":9464", None, 9464),
+        ("127.0.0.1:10911", "127.0.0.1", 10911),
+        ("[::1]:10911", "::1", 10911),
+        (":10911", None, 10911),
         ("0.0.0.0:0", "0.0.0.0", 0),
         ("metrics.internal:80", "metrics.internal", 80),
     ],
@@ -1019,7 +1019,7 @@ GOOD_ACCOUNT = "accounts:\n  - name: main\n    credentials: {from: env}\n"
             "{file}: accounts[1].name: duplicate account name (also accounts[0]) (line 4)",
         ),
         (
-            GOOD_ACCOUNT + "http:\n  listen: 127.0.0.1:9464\n  listen: 127.0.0.1:9465\n",
+            GOOD_ACCOUNT + "http:\n  listen: 127.0.0.1:10911\n  listen: 127.0.0.1:10912\n",
             "{file}: http.listen: duplicate key, at lines 5 and 6",
         ),
         (

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import struct
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -40,7 +38,8 @@ from taskwatch.clock import Clock, ManualClock
 from taskwatch.emulator import dlc, live, mps, sts
 from taskwatch.emulator.actions import Action, CallContext, Options
 from taskwatch.emulator.auth import Key, authenticate
-from taskwatch.emulator.faults import Fault, FaultPlan
+from taskwatch.emulator.fault_answers import answer_fault
+from taskwatch.emulator.faults import FaultPlan
 from taskwatch.emulator.inspection import LogEntry, snapshot, snapshot_counts
 from taskwatch.emulator.metadata import MetadataService
 from taskwatch.emulator.ratelimit import RateLimits
@@ -215,7 +214,7 @@ class Emulator:
             if delay:
                 await asyncio.sleep(delay)
             if fault is not None and fault.kind != "missing_field":
-                raise _Answered(*await self._inject(request, fault, language, rid))
+                raise _Answered(*await answer_fault(request, fault, language, rid, self._release))
             self.limits.check(secret_id, product, action, self.clock.monotonic())
             if product in REGION_REQUIRED:
                 if not region:
@@ -273,43 +272,6 @@ class Emulator:
         if not isinstance(value, dict):
             raise type_error("body")
         return value
-
-    async def _inject(
-        self, request: web.Request, fault: Fault, language: str, rid: str
-    ) -> tuple[web.StreamResponse, str]:
-        """Answer as the fault says, with the code to log; a broken connection waits to close."""
-        if fault.kind == "error":
-            err = EmulatedError(fault.code, fault.message)
-            return json_response(error_payload(err, language, rid)), f"fault:{fault.code}"
-        if fault.kind == "http":
-            html = f"<html><body><h1>{fault.status} Bad Gateway</h1>nginx</body></html>"
-            resp = web.Response(status=fault.status, text=html, content_type="text/html")
-            return resp, f"fault:HTTP{fault.status}"
-        if fault.kind == "garbage":
-            resp = web.Response(
-                status=200,
-                body=b"<html>upstream sent an invalid response</html>\x00\xff",
-                headers={"Content-Type": "application/json"},
-            )
-            return resp, "fault:garbage"
-        transport = request.transport
-        if transport is None:  # the client gave up during an injected delay: nothing to break
-            return web.Response(), f"fault:{fault.kind}"
-        if fault.kind == "reset":
-            sock = transport.get_extra_info("socket")
-            if sock is not None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            transport.abort()
-        else:  # truncate
-            body = json.dumps({"Response": {"RequestId": rid, "TaskSet": []}}).encode()
-            transport.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                + f"Content-Length: {len(body) + 100}\r\n\r\n".encode()
-                + body[: len(body) // 2]
-            )
-            transport.close()
-        await self._release.wait()
-        return web.Response(), f"fault:{fault.kind}"
 
     def _housekeeping(self) -> None:
         self.world.tick()

@@ -164,8 +164,8 @@ class Api(Section):
 class Http(Section):
     """The metrics and status server."""
 
-    listen: Annotated[str, AfterValidator(_listen)] = "127.0.0.1:9464"
-    """``host:port``; ``[::1]:9464`` for IPv6, ``:9464`` for every interface, port 0 for any."""
+    listen: Annotated[str, AfterValidator(_listen)] = "127.0.0.1:10911"
+    """``host:port``; ``[::1]:10911`` for IPv6, ``:10911`` for every interface, port 0 for any."""
     web_config: Annotated[Path, BeforeValidator(_path)] | None = None
     """A web configuration file in the Prometheus exporter-toolkit format (TLS certificate and
     key, basic-auth users with bcrypt hashes). Absent: plain HTTP without authentication."""

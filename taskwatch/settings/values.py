@@ -252,11 +252,11 @@ def _split_listen(value: str) -> tuple[str | None, int]:
     else:
         host, sep, port = value.rpartition(":")
         if ":" in host:
-            raise ValueError(f"{value!r}: write an IPv6 address in brackets, e.g. [::1]:9464")
+            raise ValueError(f"{value!r}: write an IPv6 address in brackets, e.g. [::1]:10911")
         if host and not _HOST.match(host):
             sep = ""
     if not sep or not port.isdigit() or not port.isascii() or int(port) > 65535:
-        raise ValueError(f"{value[:70]!r} is not host:port (e.g. 127.0.0.1:9464, [::1]:9464)")
+        raise ValueError(f"{value[:70]!r} is not host:port (e.g. 127.0.0.1:10911, [::1]:10911)")
     return host or None, int(port)
 
 

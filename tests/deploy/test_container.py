@@ -227,7 +227,7 @@ def test_the_runtime_starts_taskwatch_in_exec_form_as_kubernetes_does(runtime: S
 def test_the_runtime_exposes_the_port_the_deployment_uses(runtime: Stage) -> None:
     deployment = yaml.safe_load(DEPLOYMENT.read_text())
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    assert runtime.last("EXPOSE").args == str(container["ports"][0]["containerPort"]) == "9464"
+    assert runtime.last("EXPOSE").args == str(container["ports"][0]["containerPort"]) == "10911"
 
 
 def test_the_runtime_copies_only_the_builders_virtualenv_and_state_directory(

@@ -326,7 +326,7 @@ def test_the_configmap_is_a_valid_taskwatch_configuration_that_fits_the_pod(
 
     assert settings.http.host == "0.0.0.0"
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
-    assert settings.http.port == ports["http-metrics"] == 9464
+    assert settings.http.port == ports["http-metrics"] == 10911
     (account,) = settings.accounts
     assert isinstance(account.credentials, DirectorySource)
     assert account.credentials.path in mounts(docs)
@@ -341,7 +341,7 @@ def test_the_service_exposes_the_metrics_port_of_the_pods(docs: list[dict[str, A
     (port,) = service["spec"]["ports"]
     assert port == {
         "name": "http-metrics",
-        "port": 9464,
+        "port": 10911,
         "targetPort": "http-metrics",
         "protocol": "TCP",
     }

@@ -468,7 +468,7 @@ def test_the_kubernetes_variant_passes_promtool_check_config(tmp_path: Path) -> 
     kept = [r for r in job["relabel_configs"] if r.get("action") == "keep"]
     assert {r["regex"] for r in kept} == {"http-metrics"} <= ports
 
-    job["static_configs"] = [{"targets": ["127.0.0.1:9464"]}]
+    job["static_configs"] = [{"targets": ["127.0.0.1:10911"]}]
     rc, output = check_config(config, tmp_path)
     assert rc == 0, output
 

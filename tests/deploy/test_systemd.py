@@ -186,7 +186,7 @@ def test_the_example_config_is_valid_and_keeps_its_state_in_the_state_directory(
     assert unit["WorkingDirectory"][-1] == str(state_dir)
     assert settings.accounts[0].credentials.to_spec() == {"from": "directory"}
     assert settings.accounts[0].endpoint is None
-    assert settings.http.listen == "127.0.0.1:9464"
+    assert settings.http.listen == "127.0.0.1:10911"
     assert not settings.actions.paused
     # And without STATE_DIRECTORY (taskwatch run by hand as root), the same file.
     assert Path(load_settings(CONFIG, environ={}).state.path) == state_dir / "state.db"
@@ -205,13 +205,13 @@ def test_the_env_file_example_overrides_the_example_config() -> None:
     environ = {
         "TASKWATCH_ENDPOINT": "http://127.0.0.1:9460",
         "TASKWATCH_LOG_LEVEL": "debug",
-        "TASKWATCH_LISTEN": "0.0.0.0:9464",
+        "TASKWATCH_LISTEN": "0.0.0.0:10911",
         "TASKWATCH_PAUSED": "true",
     }
     settings = load_settings(CONFIG, environ=environ)
     assert settings.accounts[0].endpoint == "http://127.0.0.1:9460"
     assert settings.logging.level == "debug"
-    assert settings.http.listen == "0.0.0.0:9464"
+    assert settings.http.listen == "0.0.0.0:10911"
     assert settings.actions.paused
 
 

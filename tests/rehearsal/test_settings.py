@@ -22,7 +22,7 @@ def production(tmp_path: Path) -> Settings:
     raw["accounts"].append({"name": "other", "credentials": {"from": "env"}})
     raw["state"] = {"url": "postgresql://taskwatch@db.example.com:5432/taskwatch"}
     raw["leader"] = {"enabled": True, "namespace": "media"}
-    raw["http"] = {"listen": ":9464", "lifecycle": True}
+    raw["http"] = {"listen": ":10911", "lifecycle": True}
     raw["actions"] = {"paused": True}
     raw["notifications"] = [{"name": "ops", "url": "https://hooks.example.com/secret-token"}]
     raw["policies"][0]["enforce"] = True
