@@ -11,6 +11,10 @@ reload can tell whether an account's client (and its slowed-down buckets) can be
 With leader election on, the replica's identity is appended to the account's ``client_suffix``
 (``X-TC-RequestClient``, in the header's alphabet, at most 128 characters).
 
+A role source (temporary credentials) is handed to the metrics here
+(:meth:`Metrics.watch_credentials <taskwatch.metrics.registry.Metrics.watch_credentials>`): its
+renewals are counted and its expiry exported under the account's name.
+
 Not guaranteed: credentials are resolved when the client first signs, not here; a bad credential
 source fails the first call of the cycle, not the build.
 """
@@ -28,6 +32,7 @@ from taskwatch.services import Services
 from taskwatch.settings import Account, ProductName, Settings, client_suffix_of
 from taskwatch.tencent.client import TencentClient
 from taskwatch.tencent.credentials import from_config
+from taskwatch.tencent.credentials_refresh import RefreshingCredentials
 from taskwatch.tencent.credentials_role import RoleContext
 from taskwatch.tencent.endpoints import EndpointPolicy
 from taskwatch.tencent.retry import RetryPolicy
@@ -58,8 +63,11 @@ def build_client(
         root_domain=account.root_domain, regional=account.regional, override=account.endpoint
     )
     roles = RoleContext(clock=services.clock, transport=services.transport, endpoints=endpoints)
+    credentials = from_config(account.credentials.to_spec(), context=roles)
+    if isinstance(credentials, RefreshingCredentials):  # role credentials: renewals observed
+        services.metrics.watch_credentials(account.name, credentials)
     client = TencentClient(
-        credentials=from_config(account.credentials.to_spec(), context=roles),
+        credentials=credentials,
         transport=services.transport,
         account=account.name,
         endpoints=endpoints,

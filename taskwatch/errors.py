@@ -38,14 +38,33 @@ class TaskwatchError(Exception):
 
 
 class ConfigError(TaskwatchError):
-    """The configuration is invalid. ``str()`` reads ``file: key: reason``."""
+    """The configuration is invalid. ``str()`` reads ``file: key: reason``.
 
-    def __init__(self, reason: str, *, file: str | None = None, key: str | None = None) -> None:
+    ``problems`` is every problem found, each a ``ConfigError`` of its own, first one first (the
+    one ``str()`` tells, with ``(and N more)`` when there are others); an error raised for a
+    single problem is its own only problem. Not guaranteed: that every problem of the file is
+    there; a loader stops at what makes the rest unreadable (bad YAML, an unset variable).
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        file: str | None = None,
+        key: str | None = None,
+        problems: tuple[ConfigError, ...] = (),
+    ) -> None:
         self.file = file
         self.key = key
         self.reason = reason
+        self._problems = problems
         parts = [p for p in (file, key) if p]
         super().__init__(": ".join([*parts, reason]))
+
+    @property
+    def problems(self) -> tuple[ConfigError, ...]:
+        """Every problem found (at least this one)."""
+        return self._problems or (self,)
 
 
 class CredentialError(TaskwatchError):

@@ -29,7 +29,8 @@ from taskwatch.actions.controls import who
 from taskwatch.errors import StoreError
 from taskwatch.runtime import Runtime
 from taskwatch.web.sdnotify import SystemdNotifier, status_summary
-from taskwatch.web.statuspage import StatusSnapshot, snapshot_from
+from taskwatch.web.statusmodel import savings
+from taskwatch.web.statuspage import SavedRow, StatusSnapshot, snapshot_from
 
 STATUS_WINDOW = 86400.0
 """Seconds of actions the status page lists."""
@@ -123,7 +124,9 @@ class Health:
     def status_snapshot(self) -> StatusSnapshot:
         """What the status page at ``/`` shows (one small journal query per rendering, which the
         server caches briefly). A journal that cannot be read shows no actions; ``/readyz`` says
-        why."""
+        why. The spenders are priced by the runtime's price table; what enforced actions saved is
+        read from the journal (every replica's, across restarts), or from this process's own
+        counters while the journal cannot be read."""
         rt = self._current()
         services = rt.services
         now = services.clock.now().timestamp()
@@ -132,6 +135,14 @@ class Health:
             actions = services.journal.recent_grouped(since, limit=25)  # a failure streak: one row
         except StoreError:
             actions = []
+        try:
+            saved, saved_from = savings(services.journal.recent(since)), "journal"
+        except StoreError:
+            saved = [
+                SavedRow(s.policy, s.currency, s.saved, s.per_hour, s.actions)
+                for s in services.metrics.saved_since(since)
+            ]
+            saved_from = "process"
         return snapshot_from(
             now=now,
             started=self._started_wall,
@@ -148,4 +159,8 @@ class Health:
             dry_run=services.dry_run,
             actions=actions,
             actions_since=since,
+            pricer=rt.pricer,
+            saved=saved,
+            saved_from=saved_from,
+            saved_since=since,
         )

@@ -16,9 +16,21 @@ The same :func:`scrub` runs, with a cap (:func:`bounded`), where an API error is
 wire (``taskwatch.tencent.errors``), so what the status page, the journal and ``taskwatch audit``
 show is clean too; this module's processor is then defence in depth.
 
+The registry is bounded (:class:`SecretRegistry`). A value registered without an expiry (a static
+key, a password, a webhook key) stays for the process's life. A value registered with one (the key
+and token of temporary credentials, renewed every hour or two for months) is dropped
+:data:`SECRET_GRACE` seconds after it expires, since a late error may still quote it, and the
+temporary values beyond :data:`TEMPORARY_CAP` are evicted oldest first (logged once,
+``logs.secret_evicted``, when one is evicted before its grace is over). The latest registration of
+a value decides which kind it is: :class:`~taskwatch.tencent.credentials.Credentials` register
+what they hold when built, before anyone knows when it expires; the source that fetched them then
+registers them again with their expiry.
+
 Not guaranteed: scrubbing of registered values shorter than 8 characters (too likely to collide
 with ordinary text; such values are rejected as credentials anyway), nor of a secret that does
-not say what it is and was never loaded (a bare random string in free text).
+not say what it is and was never loaded (a bare random string in free text), nor of a temporary
+value after its grace or its eviction. The registry has no clock: expiries are dropped relative to
+the ``now`` a registration passes (the wall clock if none), so every caller must use one clock.
 """
 
 from __future__ import annotations
@@ -27,18 +39,26 @@ import logging
 import re
 import sys
 import threading
+import time
 from collections.abc import MutableMapping
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 import structlog
+
+log = structlog.get_logger(__name__)
 
 REDACTED = "[redacted]"
 _SECRET_KEYS = frozenset(
     {"secret_key", "secretkey", "token", "session_token", "authorization", "password", "x-tc-token"}
 )
 _MIN_SECRET = 8
-_secrets: set[str] = set()
-_lock = threading.Lock()
+SECRET_GRACE = 3600.0
+"""Seconds a temporary secret is still scrubbed after it expires: a retry, a slow error path or a
+late log line may quote the old token."""
+TEMPORARY_CAP = 1024
+"""Temporary secrets kept at most, oldest evicted first: about a hundred accounts renewing every
+quarter of an hour fit under it with their grace."""
 LOG_VALUE_LIMIT = 2000
 """Characters of one string value in a log event (an error message is capped at 1,000 where it
 is built; this leaves room for its call site, code and request id)."""
@@ -66,20 +86,123 @@ _SAYS_SECRET = re.compile(
 )
 
 
-def register_secret(value: str | None) -> None:
-    """Scrub ``value`` from every log event from now on."""
-    if value and len(value) >= _MIN_SECRET:
-        with _lock:
-            _secrets.add(value)
+@dataclass(frozen=True, slots=True)
+class SecretCounts:
+    """How many values a :class:`SecretRegistry` holds, by kind."""
+
+    permanent: int
+    temporary: int
+
+
+class SecretRegistry:
+    """The values :func:`scrub` replaces wherever they appear (see the module docstring).
+
+    Thread-safe: registrations take a lock; :meth:`replace` reads an immutable snapshot (longest
+    value first, so a secret containing another is replaced whole), rebuilt after a change. A
+    registration racing a scrub may miss that scrub, as before.
+    """
+
+    __slots__ = ("_cap", "_grace", "_lock", "_ordered", "_permanent", "_soonest", "_temporary",
+                 "_warned")  # fmt: skip
+
+    def __init__(self, *, grace: float = SECRET_GRACE, cap: int = TEMPORARY_CAP) -> None:
+        self._grace = grace
+        self._cap = cap
+        self._lock = threading.Lock()
+        self._permanent: set[str] = set()
+        self._temporary: dict[str, float] = {}
+        """Value → expiry (epoch seconds); insertion order is age, oldest first."""
+        self._soonest = float("inf")
+        """No temporary value expires before this: pruning is skipped until it is past."""
+        self._ordered: tuple[str, ...] | None = ()
+        self._warned = False
+
+    def register(
+        self, value: str | None, expires_at: float | None = None, *, now: float | None = None
+    ) -> None:
+        """Replace ``value`` from now on: for good without ``expires_at``, else until
+        :data:`SECRET_GRACE` after it (``now``: the current time on the clock ``expires_at`` is
+        read on; the wall clock if None)."""
+        if not value or len(value) < _MIN_SECRET:
+            return
+        evicted_early = 0
+        with self._lock:
+            if expires_at is None:
+                if value in self._permanent:
+                    return  # sources that re-read their keys at every call cost nothing here
+                self._permanent.add(value)
+                self._temporary.pop(value, None)
+            else:
+                self._permanent.discard(value)
+                expires_at = max(expires_at, self._temporary.pop(value, expires_at))
+                self._temporary[value] = expires_at  # the newest, whatever its age before
+                self._soonest = min(self._soonest, expires_at)
+                evicted_early = self._prune(time.time() if now is None else now)
+            self._ordered = None
+        if evicted_early and not self._warned:
+            self._warned = True  # once per registry: the cap is a backstop, not a policy
+            log.warning(
+                "logs.secret_evicted",
+                cap=self._cap,
+                evicted=evicted_early,
+                note="temporary secrets evicted before their grace ended: a late error quoting "
+                "one would not be scrubbed by value",
+            )
+
+    def _prune(self, now: float) -> int:
+        """Drop what is past its grace, then the oldest beyond the cap; the number of values
+        evicted while still in their grace. The caller holds the lock."""
+        cutoff = now - self._grace
+        if self._soonest < cutoff:
+            for value in [v for v, e in self._temporary.items() if e < cutoff]:
+                del self._temporary[value]
+            self._soonest = min(self._temporary.values(), default=float("inf"))
+        early = 0
+        while len(self._temporary) > self._cap:
+            oldest = next(iter(self._temporary))
+            early += self._temporary.pop(oldest) >= cutoff
+        return early
+
+    def replace(self, text: str) -> str:
+        """``text`` with every registered value replaced by :data:`REDACTED`."""
+        ordered = self._ordered
+        if ordered is None:
+            with self._lock:
+                ordered = self._ordered
+                if ordered is None:
+                    values = self._permanent.union(self._temporary)
+                    ordered = self._ordered = tuple(sorted(values, key=len, reverse=True))
+        for secret in ordered:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
+    def counts(self) -> SecretCounts:
+        with self._lock:
+            return SecretCounts(len(self._permanent), len(self._temporary))
+
+
+_REGISTRY = SecretRegistry()
+"""The process's registry: what :func:`register_secret` adds to and :func:`scrub` replaces."""
+
+
+def register_secret(
+    value: str | None, expires_at: float | None = None, *, now: float | None = None
+) -> None:
+    """Scrub ``value`` from every log event from now on: for good, or (with ``expires_at``, epoch
+    seconds) until :data:`SECRET_GRACE` after it, ``now`` read on the same clock."""
+    _REGISTRY.register(value, expires_at, now=now)
+
+
+def secret_counts() -> SecretCounts:
+    """How many values the process's registry holds, by kind."""
+    return _REGISTRY.counts()
 
 
 def scrub(text: str) -> str:
     """``text`` with every registered secret, and every value that says it is secret, replaced
     by :data:`REDACTED`. The one scrubbing function: logs, webhooks, API errors all use it."""
-    for secret in _secrets:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    return _SAYS_SECRET.sub(_redact_match, text)
+    return _SAYS_SECRET.sub(_redact_match, _REGISTRY.replace(text))
 
 
 def _redact_match(match: re.Match[str]) -> str:

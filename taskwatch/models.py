@@ -167,6 +167,15 @@ class AuditRecord:
     request_id: str | None = None
     message: str | None = None
     finished_time: float | None = None
+    cost_so_far: float | None = None
+    """The task's estimated spend when the decision was taken (``None``: no estimate)."""
+    cost_per_hour: float | None = None
+    """Its estimated spend rate then."""
+    cost_saved: float | None = None
+    """What a ``done`` action saved: the rate times the time the task would still have run, when
+    that time was known (``None`` otherwise, and on every other result)."""
+    currency: str | None = None
+    """The currency of the three figures."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,8 +27,12 @@ API's logs (and the emulator's) tell which replica made each call.
 :class:`Services` and every runtime applies it to the executor's rules
 (:func:`~taskwatch.services.effective`), so a reloaded file with ``enforce: true`` stays dry-run.
 
-Not guaranteed: building has one side effect, on the shared metrics: the series of a source the
-new configuration drops are forgotten at once, before the swap.
+Each runtime has the :class:`~taskwatch.cost.Pricer` of its configuration's price table, which
+every watcher (kept ones included) uses from then on.
+
+Not guaranteed: building has side effects on the shared metrics: the series of a source the new
+configuration drops are forgotten at once, before the swap, and the saved-spend counters of its
+policies are exported (at 0 when new).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from pathlib import Path
 from taskwatch.accounts import account_key, adapter_for, build_client
 from taskwatch.actions.executor import Executor
 from taskwatch.actions.notify import Notifier
+from taskwatch.cost import Pricer
 from taskwatch.cycle import AfterCycle, Cycle
 from taskwatch.limiter import BucketStats, Limiter
 from taskwatch.metrics.registry import Metrics
@@ -62,7 +67,7 @@ def load_config(path: str | Path) -> tuple[Settings, list[Rule]]:
     :class:`~taskwatch.errors.ConfigError`.
     The web config file, when named, is checked too."""
     settings = load_settings(path, actions=catalog.action_names())
-    rules = compile_rules(settings.policies, source=str(path))
+    rules = compile_rules(settings.policies, source=str(path), pricer=Pricer(settings.prices))
     if settings.http.web_config is not None:
         load_web_config(settings.http.web_config)
     return settings, rules
@@ -128,6 +133,8 @@ class Runtime:
     limiters: dict[str, Limiter] = field(default_factory=dict)
     account_keys: dict[str, str] = field(default_factory=dict)
     sources: list[Source] = field(default_factory=list)
+    pricer: Pricer = field(default_factory=Pricer.off)
+    """The estimates of this configuration's price table (watchers, status page)."""
 
     def snapshot(self) -> list[BucketStats]:
         """Every account's buckets, for the rate-limit gauges."""
@@ -166,7 +173,9 @@ def build_runtime(
         services=services,
         actions=ActionConfig.of(settings, rules, dry_run=services.dry_run),
         notifier=notifier,
+        pricer=Pricer(settings.prices),
     )
+    metrics.policies_configured((r.name for r in rules), rt.pricer.currency)
     replica = services.identity if settings.leader.enabled else None
     for account in settings.accounts:
         key = account_key(settings, account)
@@ -197,6 +206,7 @@ def build_runtime(
                 finish_sweep=ps.finish_sweep,
                 rng=random.Random(services.rng.random()),  # noqa: S311 - jitter
             )
+        watcher.pricer = rt.pricer
         cycle = Cycle(watcher, services.executor, after=after_cycle)
         loop = Loop(
             name=name,

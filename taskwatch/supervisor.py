@@ -53,6 +53,7 @@ from taskwatch.actions.executor import Executor
 from taskwatch.actions.journal import Journal
 from taskwatch.actions.notify import NotifierHost
 from taskwatch.clock import Clock, SystemClock
+from taskwatch.cost import Pricer
 from taskwatch.errors import ConfigError, StoreError
 from taskwatch.health import Health
 from taskwatch.leader.election import Elector
@@ -99,7 +100,9 @@ class Supervisor:
     ) -> None:
         self.config_path = config_path
         if rules is None:
-            rules = compile_rules(settings.policies, source=config_source)
+            rules = compile_rules(
+                settings.policies, source=config_source, pricer=Pricer(settings.prices)
+            )
         self.clock: Clock = clock or SystemClock()
         self.metrics = metrics or Metrics(clock=self.clock, buckets=settings.metrics.buckets)
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography

@@ -41,8 +41,10 @@ import structlog
 
 from taskwatch import catalog
 from taskwatch.clock import Clock
+from taskwatch.cost import Pricer
 from taskwatch.errors import CycleTimeout, TaskwatchError
-from taskwatch.metrics.registry import Metrics, summarise
+from taskwatch.metrics.costs import estimate_of
+from taskwatch.metrics.registry import Metrics
 from taskwatch.models import ACTIONABLE_WHEN_DONE, Outcome, Phase, SourceKey, Task
 from taskwatch.products.base import Adapter, CallCounter
 from taskwatch.tracker import Tracker, diff
@@ -108,6 +110,8 @@ class Watcher:
     finish_sweep: float = 600.0
     """Seconds between sweeps of the finished list (jittered ±20 %)."""
     rng: random.Random = field(default_factory=random.Random)
+    pricer: Pricer = field(default_factory=Pricer.off)
+    """Prices the published and the finished tasks; the runtime sets each reload's."""
     tracker: Tracker = field(init=False)
     last_report: CycleReport | None = None
     last_success_wall: float | None = None
@@ -153,10 +157,10 @@ class Watcher:
         now = self.clock.now().timestamp()
         settled, first_time = self.tracker.settle(outcomes, now, self._ended_status)
         for task in first_time:
-            self.metrics.task_finished(task)
+            self.metrics.task_finished(task, estimate_of(self.pricer, task, now))
         if settled:
             log.info("task.presumption_settled", source=str(self.source), tasks=settled)
-            self.metrics.publish_tasks(self.source, summarise(self.actionable()))
+            self.metrics.publish(self.source, self.actionable(), self.pricer, now)
         return len(settled)
 
     @property
@@ -329,7 +333,7 @@ class Watcher:
         listed = {k: t for k, t in scan.active.items() if k not in deferred}
         first_time = tracker.commit(active, ended, listed=listed)
         for task in first_time:
-            self.metrics.task_finished(task)
+            self.metrics.task_finished(task, estimate_of(self.pricer, task, now_wall))
         self._presume(outlived, now_wall)
         complete = {*scan.active, *scan.finished} if scan.swept else None
         tracker.evict(now_wall, listed=complete)  # what the API still lists is remembered
@@ -338,7 +342,7 @@ class Watcher:
             self._schedule_sweep()
         if self.source.product in ACTIONABLE_WHEN_DONE:
             self.listed_done = {k: t for k, t in scan.finished.items() if k not in tracker.active}
-        self.metrics.publish_tasks(self.source, summarise(self.actionable()))
+        self.metrics.publish(self.source, self.actionable(), self.pricer, now_wall)
         self.last_success_wall = now_wall
         self._recovered()
         report = CycleReport(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -9,9 +10,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import choose_encoder
 
 from taskwatch.clock import ManualClock
+from taskwatch.cost import Estimate, Pricer
 from taskwatch.limiter import Limiter
 from taskwatch.metrics.registry import MAX_CODES, OTHER, Metrics, TaskGroup, summarise
 from taskwatch.models import Phase, Result, SourceKey, Task
+from taskwatch.settings.prices import Prices
 from taskwatch.tencent.client import CallObserver
 from taskwatch.tencent.errors import CallSite
 from tests.components import promtool
@@ -22,6 +25,7 @@ MPS = SourceKey("acct-a", "mps", "global")
 DLC = SourceKey("acct-a", "dlc", "ap-guangzhou")
 SITE = CallSite(product="mps", action="DescribeTasks", region="ap-guangzhou", account="acct-a")
 CALL = {"account": "acct-a", "product": "mps", "action": "DescribeTasks"}
+PRICER = Pricer(Prices.model_validate({"live": {"per_hour": 0.5}}))
 
 
 @pytest.fixture
@@ -452,6 +456,26 @@ def full(metrics: Metrics, clock: ManualClock) -> None:
     metrics.policy_action("abort-long-live", "abort", "done", account="acct-a", product="mps")
     metrics.set_actions_paused(False)
     metrics.notification("ops-wecom", "sent")
+    live = task("l", product="live", type="PullLivePushLive", started=EPOCH0 - 3600)
+    metrics.publish(SourceKey("acct-a", "live", "ap-guangzhou"), [live], PRICER, EPOCH0)
+    metrics.task_finished(task("y", phase=Phase.DONE), Estimate(1.5, 0.0, "CNY", "by hand"))
+    metrics.policies_configured(["abort-long-live"], "CNY")
+    metrics.action_saved("abort-long-live", "CNY", None, 1.2)
+    metrics.watch_credentials("acct-a", _HELD)
+    assert _HELD.observer is not None
+    _HELD.observer("failed")
+
+
+class HeldCredentials:
+    """A role source that holds credentials expiring an hour after T0 (the metrics read only
+    this much of a RefreshingCredentials)."""
+
+    kind = "assume-role"
+    observer: Callable[[str], None] | None = None
+    expires_at: float | None = EPOCH0 + 3600
+
+
+_HELD = HeldCredentials()
 
 
 PROCESS_FAMILIES = {
@@ -500,6 +524,13 @@ def test_every_family_is_named_taskwatch_and_promtool_finds_the_exposition_lint_
         "taskwatch_notifications",
         "taskwatch_label_values_folded",
         "taskwatch_journal_errors",
+        "taskwatch_credentials_refreshes",
+        "taskwatch_credentials_expiry_timestamp_seconds",
+        "taskwatch_tasks_cost_per_hour",
+        "taskwatch_tasks_unpriced",
+        "taskwatch_tasks_cost",
+        "taskwatch_actions_saved_cost",
+        "taskwatch_actions_saved_cost_per_hour",
     }
     done = promtool("check", "metrics", stdin=generate_latest(registry))
     assert done.returncode == 0, done.stdout + done.stderr

@@ -85,13 +85,18 @@ async def test_the_status_page_renders_in_chromium_and_is_kept_as_a_screenshot(
         assert response.status == 200
         assert await page.title() == "taskwatch status"
 
-        headings = [h.split("\n")[0] for h in await page.locator("h2").all_inner_texts()]
-        assert [h.split(" active")[0].split(" newest")[0] for h in headings] == [
+        # each heading's own text, without its note
+        headings = await page.eval_on_selector_all(
+            "h2", "hs => hs.map(h => h.firstChild.textContent.trim())"
+        )
+        assert headings == [
             "Sources",
             "Tasks",
+            "Top spenders now",
             "Oldest running tasks",
             "Oldest waiting tasks",
             "Policies",
+            "Saved in the last 24 h",
             "Recent actions",
         ]
         assert await page.locator("#sources tbody tr").count() == 3
@@ -111,6 +116,23 @@ async def test_the_status_page_renders_in_chromium_and_is_kept_as_a_screenshot(
         assert (await cells(hostile))[2] == HOSTILE_ID  # shown as text...
         assert await page.evaluate("() => window.pwned") is None  # ...never run
         assert await page.locator("script").count() == 0
+
+        spenders = page.locator("#spenders tbody tr")
+        assert (await cells(spenders.first))[:6] == [
+            "mps",
+            "main / global",
+            "2600011633-LiveStreamProcess-9f1c0e",
+            "LiveStreamProcessTask",
+            "1.20 CNY/h",
+            "11.40 CNY",
+        ]
+        spender = spenders.filter(has_text="window.pwned=1")
+        assert (await cells(spender))[2] == HOSTILE_ID  # escaped here too: text, never run
+        note = await page.locator("#spenders h2 .note").inner_text()
+        assert "estimates from list prices, not a bill" in note
+        saved = await cells(page.locator("#saved tbody tr").first)
+        assert saved == ["abort-long-live-processing", "14.40 CNY", "none", "1"]
+        assert "counters" in await page.locator("#saved h2 .note").inner_text()
 
         policy = page.locator("#policies tbody tr").first
         assert await cells(policy) == [

@@ -19,7 +19,14 @@ passed the executor's gate (never twice, caps, dry-run):
    is sent) while paused, for an ended term, at the cap counted over every writer, or beside
    another writer's live intent for the task;
 4. a prior intent whose outcome was in doubt is closed: ``already_done`` if the fence saw the task
-   ended, else ``failed`` ("superseded") by the new intent, in the same transaction.
+   ended, else ``failed`` ("superseded") by the new intent, in the same transaction;
+5. **saved spend**: the intent carries the task's cost estimate on the fresh observation, at the
+   instant the intent is written (the rule's pricer). A ``done`` outcome adds what the action
+   saved: the estimate's rate times the time the task would still have run (the estimate's
+   ``remaining_hours``: a Live EndTime, a transcode's progress; else the rule's
+   ``assume_runs_for``), to ``taskwatch_actions_saved_cost_total`` and the intent's ``cost_saved``;
+   when that time is unknown the rate goes to ``taskwatch_actions_saved_cost_per_hour_total``
+   and ``cost_saved`` stays NULL. A task without an estimate saves nothing countable.
 
 :func:`call_once` sorts what the API answered: ``already_done`` (the task is not active or not
 found), ``failed`` worth another round (throttled past the client's own retries, an
@@ -50,7 +57,9 @@ from taskwatch.actions.journal import Journal
 from taskwatch.actions.notify import Notifier
 from taskwatch.actions.streaks import FailureStreaks, record_of, where_of
 from taskwatch.clock import Clock
+from taskwatch.cost import Estimate
 from taskwatch.errors import IntentRefused, StoreError, TaskwatchError
+from taskwatch.metrics.registry import Metrics
 from taskwatch.models import ACTIONABLE_WHEN_DONE, AuditRecord, Decision, Outcome, Phase, Task
 from taskwatch.policy.engine import evaluate
 from taskwatch.policy.grace import StreakKey
@@ -68,6 +77,7 @@ from taskwatch.tencent.errors import (
 
 log = structlog.get_logger(__name__)
 
+HOUR_S = 3600.0
 IN_DOUBT_HORIZON = 7 * 24 * 3600.0
 """How far back unknown outcomes are settled (the MPS task window)."""
 _DOUBT = {Outcome.UNKNOWN.value: "an unknown outcome", "intent": "an intent without outcome"}
@@ -96,6 +106,15 @@ class Called:
     message: str | None = None
     again: bool = False
     """Worth another round this cycle (after re-describing)."""
+
+
+def saved_spend(estimate: Estimate, assume_runs_for: float | None) -> float | None:
+    """What stopping the task saves: its rate times the hours it would still have run (the
+    estimate's, else ``assume_runs_for`` seconds); ``None`` when that time is unknown."""
+    hours = estimate.remaining_hours
+    if hours is None and assume_runs_for is not None:
+        hours = assume_runs_for / HOUR_S
+    return None if hours is None else estimate.per_hour * max(0.0, hours)
 
 
 def ended(product: str, fresh: Task | None, last: Task | None = None) -> bool:
@@ -134,6 +153,7 @@ class Actor:
     journal: Journal
     clock: Clock
     streaks: FailureStreaks
+    metrics: Metrics
 
     async def enforce(
         self,
@@ -188,6 +208,7 @@ class Actor:
                     result=result,
                     mode="enforce",
                     message=f"re-described before acting: {why}",
+                    estimate=None,
                 )
             log.info(f"action.{result.value}", **where)
             decided = record_of(0, where, "enforce", result, now, message=why)
@@ -197,13 +218,14 @@ class Actor:
             log.warning("action.not_leader", **where)
             return None
         cap = rule.caps.per_hour
+        estimate = rule.pricer.estimate(fresh, self.clock.now().timestamp())
         with anyio.CancelScope(shield=True):
 
             def write_intent() -> int:  # the term too is read where the journal is called
                 return self.journal.intent(
                     **where, params=params, term=term(),
                     per_hour=None if cap is None else (cap, now - HOUR),
-                    supersedes=None if prior is None else prior.id,
+                    supersedes=None if prior is None else prior.id, estimate=estimate,
                 )  # fmt: skip
 
             try:
@@ -211,9 +233,10 @@ class Actor:
             except IntentRefused as refusal:
                 return await self._refused(refusal, rule, task.id, where, params)
             called = await call_once(adapter, rule, task.id)
+            saved = self._saved(rule, estimate) if called.result is Outcome.DONE else None
             await self.guard.outcome(
                 intent, action_key, result=called.result, code=called.code,
-                request_id=called.request_id, message=called.message,
+                request_id=called.request_id, message=called.message, saved=saved,
             )  # fmt: skip
         told = record_of(
             intent, where, "enforce", called.result, now, code=called.code,
@@ -223,6 +246,19 @@ class Actor:
         return ActionReport(
             rule.name, task.id, rule.action, called.result, called.code or "", called.again
         )
+
+    def _saved(self, rule: Rule, estimate: Estimate | None) -> float | None:
+        """Count what a done action saved (see the module docstring); the figure for the
+        journal, ``None`` when it is not known."""
+        if estimate is None:
+            return None
+        saved = saved_spend(estimate, rule.assume_runs_for)
+        self.metrics.action_saved(rule.name, estimate.currency, saved, estimate.per_hour)
+        log.info(
+            "action.saved", policy=rule.name, saved=saved, per_hour=estimate.per_hour,
+            currency=estimate.currency, remaining_hours=estimate.remaining_hours,
+        )  # fmt: skip
+        return saved
 
     async def _refused(
         self,
@@ -241,7 +277,7 @@ class Actor:
         result = Outcome.SKIPPED_CAP if refusal.why in ("paused", "cap") else Outcome.FENCED
         await self.guard.record(
             self.journal.record, **where, params=params, result=result, mode="enforce",
-            message=f"the journal refused the intent: {refusal}",
+            message=f"the journal refused the intent: {refusal}", estimate=None,
         )  # fmt: skip
         return ActionReport(rule.name, task_id, rule.action, result, str(refusal))
 

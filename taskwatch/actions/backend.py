@@ -49,6 +49,9 @@ class Backend(abc.ABC):
 
     shared: bool = False
     """More than one process may write (in-flight intents of others may exist)."""
+    costs: bool = True
+    """The intents have the cost columns (``False``: a read-only journal of an older schema,
+    whose records read without estimates)."""
 
     def __init__(
         self, *, clock: Clock, read_only: bool = False, in_flight: float = IN_FLIGHT

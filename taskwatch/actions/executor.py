@@ -15,7 +15,8 @@ longest-running offenders acted on first. For each due decision:
    global cap per cycle, then the rule's ``per_cycle``, ``percent`` and ``per_hour``; the journal
    checks the shared switch and ``per_hour`` again inside every intent's transaction, counted over
    every process that writes it;
-3. **dry-run** decisions record a ``would`` row (once per match streak) and stop here;
+3. **dry-run** decisions record a ``would`` row (once per match streak), with the task's cost
+   estimate, and stop here;
 4. **act** (:mod:`taskwatch.actions.attempt`): leadership, fence, intent, one call, outcome;
 5. **again, within the cycle**: a call that failed transiently or whose outcome is unknown is tried
    again in a later *round* of the same cycle, up to ``attempts`` in all. Each round waits first
@@ -112,7 +113,7 @@ class Executor:
 
     def __post_init__(self) -> None:
         self.guard = JournalGuard(self.journal, self.metrics, self.clock)
-        self.actor = Actor(self.guard, self.journal, self.clock, self.streaks)
+        self.actor = Actor(self.guard, self.journal, self.clock, self.streaks, self.metrics)
 
     @property
     def held(self) -> bool:
@@ -316,7 +317,10 @@ class Executor:
         if not decision.enforce:
             where = where_of(src, rule, task)
             params = adapter.action_params(task.id, operator=rule.operator)
-            rid = await self.guard.write("record", self.journal.would, **where, params=params)
+            estimate = rule.pricer.estimate(task, now)  # the figures a cost rule just judged
+            rid = await self.guard.write(
+                "record", self.journal.would, **where, params=params, estimate=estimate
+            )
             self._would.add(streak)
             notify(self.notifier, record_of(rid, where, "dry-run", Outcome.WOULD, now))
             log.info("action.would", **where)

@@ -67,6 +67,7 @@ class _Kept:
     code: str | None
     request_id: str | None
     message: str | None
+    saved: float | None = None
 
 
 @dataclass(slots=True)
@@ -154,10 +155,11 @@ class JournalGuard:
         code: str | None = None,
         request_id: str | None = None,
         message: str | None = None,
+        saved: float | None = None,
     ) -> bool:
-        """Record an outcome, or keep it for :meth:`flush`. Never raises; whether it was
-        written."""
-        kept = _Kept(key, result, code, request_id, message)
+        """Record an outcome (``saved``: the spend a ``done`` action saved), or keep it for
+        :meth:`flush`. Never raises; whether it was written."""
+        kept = _Kept(key, result, code, request_id, message, saved)
         try:
             await self._write_kept(intent_id, kept)
         except StoreError:
@@ -206,6 +208,7 @@ class JournalGuard:
             code=kept.code,
             request_id=kept.request_id,
             message=kept.message,
+            saved=kept.saved,
         )
 
     def _wrote(self) -> None:

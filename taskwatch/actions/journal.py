@@ -36,6 +36,8 @@ Rules the callers rely on:
   ``already_done``, ``fenced`` or ``skipped_cap``. Dry-run ``would`` rows count only on request.
 * Order is id order everywhere, not time order: the wall clock may step backwards, ids never do.
 * Secrets are never stored: params keys that look like credentials are redacted on the way in.
+* The task's cost estimate at the decision is written with the intent or ``would`` (NULL: none),
+  the spend a ``done`` action saved with its outcome: estimates from list prices, never a bill.
 
 Not guaranteed: that an outcome is refused for a deposed leader (the call was made; its outcome
 is the truth and is kept); that a pause stops a call whose intent was already written (it is in
@@ -53,11 +55,15 @@ from taskwatch.actions.schema import (
     COUNT,
     COUNTED,
     GROUPED,
+    GROUPED_BEFORE_COSTS,
+    INSERT,
     SELECT,
+    SELECT_BEFORE_COSTS,
     group,
     params_json,
     record,
 )
+from taskwatch.cost import Estimate
 from taskwatch.errors import IntentRefused, StoreError
 from taskwatch.models import ActionGroup, AuditRecord, Outcome
 
@@ -95,11 +101,13 @@ class Journal(SharedControls):
         term: int | None = None,
         per_hour: tuple[int, float] | None = None,
         supersedes: int | None = None,
+        estimate: Estimate | None = None,
     ) -> int:
         """Record that an action is about to be sent; durable when this returns. Its id.
 
         ``term``: the writer's leadership term (None: no election). ``per_hour``: (cap, since)
         of the policy. ``supersedes``: the in-doubt intent the fence found still running.
+        ``estimate``: the task's cost estimate now.
         Raises :class:`IntentRefused` (see the module docstring) and writes nothing then.
         """
         key = (account, product, task_id, action)
@@ -129,7 +137,7 @@ class Journal(SharedControls):
                 conn.execute("UPDATE intents SET live = 0 WHERE id = ?", (live[0],))
             intent_id = self._insert(
                 conn, "enforce", policy, product, account, region, task_id, action, params,
-                term=term, live=True,
+                term=term, live=True, estimate=estimate,
             )  # fmt: skip
             if live is not None:
                 self._upsert_outcome(
@@ -147,10 +155,12 @@ class Journal(SharedControls):
         code: str | None = None,
         request_id: str | None = None,
         message: str | None = None,
+        saved: float | None = None,
     ) -> bool:
         """Record what became of an intent. ``False``: it already had a final outcome (kept).
 
-        ``unknown`` may be replaced by a later result; any other outcome is final.
+        ``unknown`` may be replaced by a later result; any other outcome is final. ``saved``:
+        the spend a ``done`` action saved, onto the intent's ``cost_saved``.
         """
         value = Outcome(result)
         if value is Outcome.WOULD:
@@ -169,6 +179,8 @@ class Journal(SharedControls):
             )
             if value in _ENDS_LIFE:
                 conn.execute("UPDATE intents SET live = 0 WHERE id = ?", (intent_id,))
+            if saved is not None:
+                conn.execute("UPDATE intents SET cost_saved = ? WHERE id = ?", (saved, intent_id))
             return True
 
     def would(
@@ -181,11 +193,13 @@ class Journal(SharedControls):
         task_id: str,
         action: str,
         params: Mapping[str, Any],
+        estimate: Estimate | None = None,
     ) -> int:
-        """Dry-run: record that the action would have been sent (intent and outcome at once)."""
+        """Dry-run: record that the action would have been sent (intent and outcome at once),
+        with the task's cost ``estimate`` now."""
         return self.record(
             policy=policy, product=product, account=account, region=region, task_id=task_id,
-            action=action, params=params, result=Outcome.WOULD, mode="dry-run",
+            action=action, params=params, result=Outcome.WOULD, mode="dry-run", estimate=estimate,
         )  # fmt: skip
 
     def record(
@@ -202,6 +216,7 @@ class Journal(SharedControls):
         mode: Mode = "enforce",
         code: str | None = None,
         message: str | None = None,
+        estimate: Estimate | None = None,
     ) -> int:
         """A decision that never reached the API (skipped by a cap, fenced, already done), or a
         dry-run one: intent and outcome in one transaction, so the audit is complete. Its id.
@@ -220,7 +235,7 @@ class Journal(SharedControls):
         with self._transaction("record a decision") as conn:
             intent_id = self._insert(
                 conn, mode, policy, product, account, region, task_id, action, params,
-                term=None, live=False,
+                term=None, live=False, estimate=estimate,
             )  # fmt: skip
             self._upsert_outcome(conn, intent_id, value, code, None, message, uncertain=False)
             return intent_id
@@ -243,7 +258,7 @@ class Journal(SharedControls):
 
     def get(self, intent_id: int) -> AuditRecord | None:
         """One record by id."""
-        rows = self._query("read a record", f"{SELECT} WHERE i.id = ?", (intent_id,))
+        rows = self._query("read a record", f"{self._select} WHERE i.id = ?", (intent_id,))
         return rows[0] if rows else None
 
     def unresolved(self, *, before: float | None = None) -> list[AuditRecord]:
@@ -252,11 +267,11 @@ class Journal(SharedControls):
         where = "o.intent_id IS NULL AND i.mode = 'enforce'"
         if before is None:
             return self._query(
-                "list unresolved intents", f"{SELECT} WHERE {where} ORDER BY i.id", ()
+                "list unresolved intents", f"{self._select} WHERE {where} ORDER BY i.id", ()
             )
         return self._query(
             "list unresolved intents",
-            f"{SELECT} WHERE {where} AND i.time < ? ORDER BY i.id",
+            f"{self._select} WHERE {where} AND i.time < ? ORDER BY i.id",
             (before,),
         )
 
@@ -274,8 +289,8 @@ class Journal(SharedControls):
         a decision recorded after it (fenced, skipped) must not hide an intent in doubt."""
         rows = self._query(
             "find the last action",
-            f"""{SELECT} WHERE i.account = ? AND i.product = ? AND i.task_id = ? AND i.action = ?
-                AND i.mode = 'enforce' ORDER BY i.live DESC, i.id DESC LIMIT 1""",
+            f"""{self._select} WHERE i.account = ? AND i.product = ? AND i.task_id = ?
+                AND i.action = ? AND i.mode = 'enforce' ORDER BY i.live DESC, i.id DESC LIMIT 1""",
             (account, product, task_id, action),
         )
         return rows[0] if rows else None
@@ -287,7 +302,7 @@ class Journal(SharedControls):
 
     def recent(self, since: float, *, limit: int | None = None) -> list[AuditRecord]:
         """Records since ``since`` (UTC epoch), newest last; with ``limit``, only the newest."""
-        sql = f"{SELECT} WHERE i.time >= ? ORDER BY i.id DESC"
+        sql = f"{self._select} WHERE i.time >= ? ORDER BY i.id DESC"
         args: tuple[Any, ...] = (since,)
         if limit is not None:
             sql, args = f"{sql} LIMIT ?", (since, limit)
@@ -299,10 +314,15 @@ class Journal(SharedControls):
         """Records since ``since`` folded per (policy, task, action, mode, result), newest group
         first: a streak of failed attempts is one row with its count, not ``limit`` rows."""
         with self._reading("list recent records") as conn:
-            rows = conn.execute(GROUPED, (since, limit)).fetchall()
+            grouped = GROUPED if self.costs else GROUPED_BEFORE_COSTS
+            rows = conn.execute(grouped, (since, limit)).fetchall()
         return [group(tuple(row)) for row in rows]
 
     # -- internals ---------------------------------------------------------------------------
+
+    @property
+    def _select(self) -> str:
+        return SELECT if self.costs else SELECT_BEFORE_COSTS
 
     def _query(self, doing: str, sql: str, args: tuple[Any, ...]) -> list[AuditRecord]:
         with self._reading(doing) as conn:
@@ -341,13 +361,15 @@ class Journal(SharedControls):
         *,
         term: int | None,
         live: bool,
+        estimate: Estimate | None,
     ) -> int:
+        e = estimate
+        cost = (None,) * 3 if e is None else (e.so_far, e.per_hour, e.currency)
         row = conn.execute(
-            "INSERT INTO intents (time, policy, product, account, region, task_id, action, mode,"
-            " params, term, live) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            INSERT,
             (
                 self._now(), policy, product, account, region, task_id, action, mode,
-                params_json(params), term, int(live),
+                params_json(params), term, int(live), *cost,
             ),
         ).fetchone()  # fmt: skip
         return int(row[0])

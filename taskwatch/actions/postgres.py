@@ -44,6 +44,7 @@ from taskwatch.actions.journal import Journal
 from taskwatch.actions.pgschema import (
     CREATE_VERSION_TABLE,
     INSERT_VERSION,
+    PG_COSTS_SINCE,
     PG_MIGRATIONS,
     PG_OLDEST_READABLE,
     PG_SCHEMA_VERSION,
@@ -202,6 +203,7 @@ class PostgresJournal(Journal):
                 self._fail("not a taskwatch journal (a table 'intents' exists already)")
             if self.read_only:
                 self._fail("no journal in this database yet")
+        self.costs = not self.read_only or version >= PG_COSTS_SINCE
         if self.read_only and version < PG_OLDEST_READABLE:
             self._fail(
                 f"the journal's schema {version} is too old to read; start the daemon once to"

@@ -63,6 +63,22 @@ def grace_table(epoch_type: str) -> str:
 
 GRACE_TABLE: Final = grace_table("REAL")
 
+
+def cost_columns(money_type: str) -> tuple[str, ...]:
+    """The cost estimate of a decision (:mod:`taskwatch.cost`), written with its intent (and with
+    a dry-run ``would``), and ``cost_saved``, written with a ``done`` outcome; NULL where the task
+    had no estimate, and in rows older than the columns."""
+    return tuple(
+        f"ALTER TABLE intents ADD COLUMN {column}"
+        for column in (
+            f"cost_so_far {money_type}",
+            f"cost_per_hour {money_type}",
+            f"cost_saved {money_type}",
+            "currency TEXT",
+        )
+    )
+
+
 MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (  # 1: the journal
         """CREATE TABLE intents (
@@ -114,8 +130,13 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         GRACE_TABLE,
     ),
+    cost_columns("REAL"),  # 4: the estimate at the decision, and the spend an action saved
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
+INSERT: Final = """INSERT INTO intents (time, policy, product, account, region, task_id, action,
+    mode, params, term, live, cost_so_far, cost_per_hour, currency)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"""
+"""A new intent or record, with its estimate (``cost_saved`` is written with the outcome)."""
 OLDEST_READABLE: Final = 1
 """The oldest schema a read-only journal can be queried at; raise it when a migration changes a
 column the queries read."""
@@ -129,16 +150,33 @@ COUNT: Final = """
 """
 _COLUMNS = """i.id, i.time, i.policy, i.product, i.account, i.region, i.task_id, i.action, i.mode,
     coalesce(o.result, 'intent') AS result, o.code, o.request_id, o.message, o.time AS finished"""
-# Constant SQL built from constants: no value is ever formatted into a query.
-SELECT: Final = f"SELECT {_COLUMNS} FROM intents i LEFT JOIN outcomes o ON o.intent_id = i.id"  # noqa: S608
-GROUPED: Final = f"""
-    WITH r AS ({SELECT} WHERE i.time >= ?),
+_COSTS = "i.cost_so_far, i.cost_per_hour, i.cost_saved, i.currency"
+_NO_COSTS = "NULL AS cost_so_far, NULL AS cost_per_hour, NULL AS cost_saved, NULL AS currency"
+COSTS_SINCE: Final = 4
+"""The schema that added the cost columns; a read-only journal older than it reads NULLs."""
+
+
+def _select(costs: str) -> str:
+    # Constant SQL built from constants: no value is ever formatted into a query.
+    return f"SELECT {_COLUMNS}, {costs} FROM intents i LEFT JOIN outcomes o ON o.intent_id = i.id"  # noqa: S608
+
+
+def _grouped(select: str) -> str:
+    return f"""
+    WITH r AS ({select} WHERE i.time >= ?),
     g AS (SELECT max(id) AS last, count(*) AS n, min(time) AS first FROM r
           GROUP BY policy, account, product, region, task_id, action, mode, result)
     SELECT r.*, g.n, g.first FROM g JOIN r ON r.id = g.last ORDER BY g.last DESC LIMIT ?
 """  # noqa: S608
+
+
+SELECT: Final = _select(_COSTS)
+SELECT_BEFORE_COSTS: Final = _select(_NO_COSTS)
+""":data:`SELECT` of a read-only journal older than :data:`COSTS_SINCE`."""
+GROUPED: Final = _grouped(SELECT)
 """Records since a time, one row per (policy, task, action, mode, result): the newest record of
 the group, its count and its first time; newest group first, at most a limit."""
+GROUPED_BEFORE_COSTS: Final = _grouped(SELECT_BEFORE_COSTS)
 
 _SECRET_KEY = re.compile(
     r"secret|token|password|passwd|authori[sz]ation|signature|credential", re.I
@@ -149,6 +187,7 @@ _REDACTED: Final = "[redacted]"
 _FIELDS = (
     "id", "time", "policy", "product", "account", "region", "task_id", "action", "mode", "result",
     "code", "request_id", "message", "finished_time",
+    "cost_so_far", "cost_per_hour", "cost_saved", "currency",
 )  # fmt: skip
 """The :class:`AuditRecord` fields, in the order of :data:`SELECT`'s columns."""
 

@@ -32,7 +32,13 @@ from typing import Final, NoReturn
 from taskwatch.actions.backend import IN_FLIGHT, Connection
 from taskwatch.actions.journal import Journal
 from taskwatch.actions.lock import ProcessLock, fsync_dir, make_private_dirs
-from taskwatch.actions.schema import APPLICATION_ID, MIGRATIONS, OLDEST_READABLE, SCHEMA_VERSION
+from taskwatch.actions.schema import (
+    APPLICATION_ID,
+    COSTS_SINCE,
+    MIGRATIONS,
+    OLDEST_READABLE,
+    SCHEMA_VERSION,
+)
 from taskwatch.clock import Clock
 from taskwatch.errors import IntentRefused, StoreError
 
@@ -177,6 +183,7 @@ class SqliteJournal(Journal):
             )
         if version == 0 and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
             self._fail("not a taskwatch journal (an SQLite database with other tables)")
+        self.costs = not self.read_only or version >= COSTS_SINCE
         if self.read_only and version < OLDEST_READABLE:
             self._fail(
                 f"the journal's schema {version} is too old to read; start the daemon once to"

@@ -1,5 +1,9 @@
 """``taskwatch audit``: the journal's recent records, as a table for people or JSON for scripts.
 
+Each record shows the task's cost estimate when the decision was taken (``COST``; JSON
+``cost_so_far``, ``cost_per_hour``, ``currency``) and what a ``done`` action saved (``SAVED``;
+``cost_saved``): unrounded in JSON, to the cent in the table.
+
 Read-only on purpose: the journal is opened with ``mode=ro``, so the command can run next to the
 daemon (WAL readers never block the writer) and never writes, migrates or locks the database. A
 missing file is "no journal yet", not an empty one created under the operator's feet. (SQLite may
@@ -35,9 +39,14 @@ COLUMNS = (
     "ACTION",
     "MODE",
     "RESULT",
+    "COST",
+    "SAVED",
     "CODE",
     "REQUEST ID",
 )
+"""``COST``: the task's estimated spend so far and per hour when the decision was taken;
+``SAVED``: what a ``done`` action saved (rate times the time the task would still have run), when
+known. Estimates from list prices, never a bill; ``-`` where there is none."""
 
 
 def parse_since(text: str) -> float:
@@ -96,10 +105,25 @@ def _cells(record: AuditRecord) -> tuple[str, ...]:
             record.action,
             record.mode,
             record.result,
+            _cost(record),
+            _money(record.cost_saved, record.currency),
             record.code,
             record.request_id,
         )
     )
+
+
+def _money(value: float | None, currency: str | None) -> str | None:
+    """A figure rounded to the cent, with its currency; ``None`` for none."""
+    return None if value is None else f"{value:.2f} {currency or ''}".rstrip()
+
+
+def _cost(record: AuditRecord) -> str | None:
+    """``12.34 CNY @1.20/h``: the estimate at the decision."""
+    so_far = _money(record.cost_so_far, record.currency)
+    if so_far is None or record.cost_per_hour is None:
+        return so_far
+    return f"{so_far} @{record.cost_per_hour:.2f}/h"
 
 
 def _printable(value: str | None) -> str:
@@ -124,6 +148,10 @@ def _object(record: AuditRecord) -> dict[str, Any]:
         "code": record.code,
         "request_id": record.request_id,
         "message": record.message,
+        "cost_so_far": record.cost_so_far,
+        "cost_per_hour": record.cost_per_hour,
+        "cost_saved": record.cost_saved,
+        "currency": record.currency,
         "finished_time": (
             None
             if record.finished_time is None

@@ -9,6 +9,8 @@ engine (:func:`~taskwatch.policy.engine.evaluate`) and the grace memory; nothing
 A file (README "Policy tests" has the reference; ``config/policy-tests/`` the examples) names
 its policies (``config:`` a configuration, relative to the file, or ``policies:`` inline), an
 optional ``now`` and its ``cases``: each a ``name``, a ``task`` fixture and what to ``expect``.
+Cost tests (``cost_over``, ``cost.*``) estimate the fixture's task with the configuration's
+``prices`` (a file with inline ``policies`` may give its own ``prices:``, else the shipped table).
 A case may carry its own ``policy`` (one) or ``policies`` (a list) instead of the file's, which is
 how a ``config_error`` is expected; ``observed`` (offsets) are earlier sightings of the task, for
 ``due`` (grace). Task keys: :mod:`taskwatch.policy.fixtures`; expectations:
@@ -33,6 +35,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from taskwatch import logs
+from taskwatch.cost import Pricer
 from taskwatch.errors import ConfigError
 from taskwatch.models import Task
 from taskwatch.policy import Rule, compile_rules, explain
@@ -46,7 +49,7 @@ __all__ = ["add_parser", "run", "run_files"]
 
 DEFAULT_NOW = 1_767_225_600.0
 """2026-01-01T00:00:00Z: the ``now`` of a file that names none."""
-FILE_KEYS = ("config", "policies", "now", "cases")
+FILE_KEYS = ("config", "policies", "prices", "now", "cases")
 CASE_KEYS = ("name", "task", "now", "observed", "policy", "policies", "expect")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -149,15 +152,17 @@ def load_suite(path: str) -> Suite:
     if not isinstance(data, Mapping):
         kind = "empty" if data is None else f"a {type(data).__name__}"
         raise ConfigError(f"a policy test file is a mapping with cases, not {kind}", file=path)
-    file = _File(path, lines)
+    file = _File(path, lines, data.get("prices"))
     file.known(data, FILE_KEYS, ())
     if "config" in data and "policies" in data:
         raise file.bad("give config or policies, not both", ("policies",))
+    if "config" in data and "prices" in data:
+        raise file.bad("a config has its own prices: give prices with inline policies", ("prices",))
     origin, rules = "no policies of its own", None
     if "config" in data:
-        rules, origin = _from_config(data["config"], path)
+        rules, origin, file.pricer = _from_config(data["config"], path)
     elif "policies" in data:
-        rules = _compile(data["policies"], path, "policies")
+        rules = _compile(data["policies"], path, "policies", prices=file.prices)
         origin = f"{len(rules)} inline policy(ies)"
     now = file.instant(data, "now", DEFAULT_NOW, (), offset=False)
     raw_cases = data.get("cases")
@@ -174,43 +179,58 @@ def load_suite(path: str) -> Suite:
     return Suite(path=path, origin=origin, cases=tuple(cases))
 
 
-def _from_config(value: object, path: str) -> tuple[list[Rule], str]:
-    """The policies of the configuration ``value`` names, relative to the test file."""
+def _from_config(value: object, path: str) -> tuple[list[Rule], str, Pricer]:
+    """The policies of the configuration ``value`` names, relative to the test file, and the
+    pricer of its prices."""
     if not isinstance(value, str) or not value:
         raise ConfigError("the path of a taskwatch configuration", file=path, key="config")
     config = Path(os.path.normpath(Path(path).parent / value))
     try:
         settings = load_settings(config)
-        rules = compile_rules(settings.policies, source=str(config))
+        pricer = Pricer(settings.prices)
+        rules = compile_rules(settings.policies, source=str(config), pricer=pricer)
     except ConfigError as exc:
         raise ConfigError(str(exc), file=path, key="config") from exc
-    return rules, f"{len(rules)} policy(ies) of {config}"
+    return rules, f"{len(rules)} policy(ies) of {config}", pricer
 
 
-def _compile(policies: object, path: str, key: str) -> list[Rule]:
-    """Inline policies, validated and compiled as a configuration's are; errors under ``key``."""
+def _compile(
+    policies: object, path: str, key: str, *, prices: object = None, pricer: Pricer | None = None
+) -> list[Rule]:
+    """Inline policies, validated and compiled as a configuration's are; errors under ``key``.
+    Their cost tests estimate with ``pricer`` (a configuration's), else with the file's
+    ``prices`` (else the shipped table)."""
     data = {"accounts": [{"name": "test", "credentials": "env"}], "policies": policies}
+    if prices is not None and pricer is None:
+        data["prices"] = prices
     try:
         settings = parse_settings(data, source=path)
-        return compile_rules(settings.policies, source=path)
+        pricer = pricer or Pricer(settings.prices)
+        return compile_rules(settings.policies, source=path, pricer=pricer)
     except ConfigError as exc:
         raise ConfigError(exc.reason, file=path, key=_rebase(exc.key, key)) from exc
 
 
 def _rebase(found: str | None, key: str) -> str:
     """``policies[0].filters`` of the synthetic configuration → the same place under ``key``."""
+    if found is not None and found.startswith("prices"):
+        return found  # the file's own prices: already where they were written
     rest = (found or "policies").removeprefix("policies")
     if key.endswith(".policy"):  # one policy, written as a mapping
         rest = rest.split("]", 1)[1] if rest.startswith("[") else rest
     return key + rest
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _File:
     """One test file being read: its errors name it, the key and the key's line."""
 
     path: str
     lines: Mapping[Loc, int]
+    prices: object = None
+    """The file's ``prices:`` (inline policies only)."""
+    pricer: Pricer | None = None
+    """Its configuration's pricer (``config:`` files), for the cases' own policies too."""
 
     def bad(self, reason: str, at: Loc) -> ConfigError:
         line = self.lines.get(at)
@@ -238,7 +258,9 @@ class _File:
             own = "policy" if "policy" in raw else "policies"
             written = [raw[own]] if own == "policy" else raw[own]
             try:
-                rules = _compile(written, self.path, dotted((*at, own)))
+                rules = _compile(
+                    written, self.path, dotted((*at, own)), prices=self.prices, pricer=self.pricer
+                )
             except ConfigError as exc:
                 rules, error = [], f"{exc.key}: {exc.reason}"
         elif expect.config_error is not None:

@@ -16,7 +16,8 @@ input's keys) are never read, so nothing of them is written.
 A task the format cannot hold (a status, type, source type or region the emulator does not know,
 Live times the API would refuse) is skipped with a reason: :class:`Skip`. Not carried, because no
 answer shows them: DLC ``session_id``/``batch_id`` (filters only), a waiting task's remaining wait,
-whether a running task will fail.
+whether a running task will fail. What a task consumes (MPS media and outputs, DLC bytes and
+compute) is solved by :mod:`taskwatch.cli.snapshot_usage`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from taskwatch.cli.snapshot_times import DlcRecord, dlc_times, offset, run_for_progress
+from taskwatch.cli.snapshot_usage import dlc_usage, mps_usage, reference_progress
+from taskwatch.durations import parse_duration
 from taskwatch.emulator.actions import Options
 from taskwatch.emulator.scenario_values import (
     DLC_STATES,
@@ -132,12 +135,13 @@ def mps_entry(t: Task, now: float) -> dict[str, Any]:
     d = t.detail or {}
     sub = sub_object(d) or {}
     transcode = _transcode(sub)
+    progress = reference_progress(sub)
     if t.status != "WAITING":
         started = t.started
         if started is not None or t.status == "PROCESSING":
             entry["started"] = offset(max(started or t.created, t.created) - now)
-    if t.status == "PROCESSING" and transcode is not None:
-        run = run_for_progress(now - (t.started or t.created), _int(transcode.get("Progress")))
+    if t.status == "PROCESSING" and progress is not None:
+        run = run_for_progress(now - (t.started or t.created), progress)
         if run is not None:
             entry["duration"] = offset(run)
     if t.status == "FINISH":
@@ -163,6 +167,7 @@ def mps_entry(t: Task, now: float) -> dict[str, Any]:
         "url": sub.get("Url") if t.type == "LiveStreamProcessTask" else None,
     }
     _fields(entry, values, _MPS_DEFAULTS)
+    entry.update(mps_usage(t.type, t.status, sub, t.result is Result.FAILED))
     return entry
 
 
@@ -221,8 +226,9 @@ def dlc_entry(t: Task, now: float) -> dict[str, Any]:
             entry["duration"] = offset(run)
     values: dict[str, object] = {k: r.get(api) for k, api in _DLC_FIELDS.items()}
     values["sql"] = decode_sql(r.get("SQL"))
-    values["data_amount"] = _int(r.get("DataAmount"))
     _fields(entry, values, _DLC_DEFAULTS)
+    run = parse_duration(entry["duration"]) if "duration" in entry else None
+    entry.update(dlc_usage(r, t.status not in _DONE, run))
     if t.status in _DONE:  # the reader's defaults depend on the state: say it outright
         entry["percentage"] = max(0, min(100, percent))
         if t.status == "failed" or r.get("OutputMessage"):

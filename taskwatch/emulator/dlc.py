@@ -35,7 +35,8 @@ The server ticks the world before every call; the handlers read it as it stands.
 itself (filters, window, the sorted index) is :mod:`taskwatch.emulator.dlc_query`'s.
 
 Not guaranteed: values that a real engine measures (metrics, data amounts, progress of a running
-task) are plausible stand-ins derived from the task's plan, not a simulation of Spark or Presto.
+task) are plausible stand-ins derived from the task's plan, not a simulation of Spark or Presto;
+bytes scanned and compute units are :mod:`taskwatch.emulator.dlc_usage`'s.
 """
 
 from __future__ import annotations
@@ -49,13 +50,12 @@ from taskwatch.emulator.actions import Action, CallContext
 from taskwatch.emulator.dlc_query import (
     MAX_LIMIT,
     dlc_error,
-    ended,
     index_of,
     ordered,
     parse_filters,
-    used_ms,
     window,
 )
+from taskwatch.emulator.dlc_usage import ROW_BYTES, cu_of, ended, is_spark, scanned, used_ms
 from taskwatch.emulator.wire import ParamSpec, invalid_value
 from taskwatch.emulator.world import (
     DLC_ACTIVE,
@@ -85,16 +85,16 @@ def _percentage(t: DlcTask, now: float) -> int:
 
 def task_info(world: World, t: DlcTask, now: float) -> dict[str, Any]:
     """One ``TaskResponseInfo``, every field of SDK 3.1.190 and nothing else."""
-    used = used_ms(t, now)
+    used, amount = used_ms(t, now), scanned(t, now)
     done = t.state == DLC_SUCCEEDED
-    spark = t.engine_type.startswith("Spark")
+    spark = is_spark(t)
     batch = t.engine_type == "SparkBatch"
     began = t.started if t.started is not None else ended(t, now)
     queued_ms = float(int((began - t.created) * 1000))
     short = t.task_id.split("-", 1)[0]
     return {
         "DatabaseName": t.database,
-        "DataAmount": t.data_amount,
+        "DataAmount": amount,
         "Id": t.task_id,
         "UsedTime": used,
         "OutputPath": f"cosn://dlc-result-{world.appid}/{t.task_id}/" if done else "",
@@ -126,10 +126,10 @@ def task_info(world: World, t: DlcTask, now: float) -> dict[str, Any]:
         "TotalTime": max(0, int((ended(t, now) - t.created) * 1000)),
         "CmdArgs": "",
         "ImageVersion": "Standard-S 1.1" if spark else "Standard-P 1.0",
-        "DriverSize": "small" if spark else "",
-        "ExecutorSize": "small" if spark else "",
-        "ExecutorNums": 1 if spark else 0,
-        "ExecutorMaxNumbers": 1 if spark else 0,
+        "DriverSize": t.driver_size if spark else "",
+        "ExecutorSize": t.executor_size if spark else "",
+        "ExecutorNums": t.executors if spark else 0,
+        "ExecutorMaxNumbers": t.executors if spark else 0,
         "CommonMetrics": {
             "CreateTaskTime": 0.0,
             "ProcessTime": 0.0,
@@ -140,13 +140,11 @@ def task_info(world: World, t: DlcTask, now: float) -> dict[str, Any]:
             "MatchedMVs": "",
             "AffectedBytes": "0",
             "AffectedRows": 0,
-            "ProcessedBytes": t.data_amount,
-            "ProcessedRows": 0,
+            "ProcessedBytes": amount,
+            "ProcessedRows": amount // ROW_BYTES,
         },
         "SparkMonitorMetrics": (
-            {"ShuffleWriteBytesCos": 0, "ShuffleWriteBytesTotal": t.data_amount // 10}
-            if spark
-            else None
+            {"ShuffleWriteBytesCos": 0, "ShuffleWriteBytesTotal": amount // 10} if spark else None
         ),
         "PrestoMonitorMetrics": (
             None if spark else {"LocalCacheHitRate": 0.0, "FragmentCacheHitRate": 0.0}
@@ -154,7 +152,7 @@ def task_info(world: World, t: DlcTask, now: float) -> dict[str, Any]:
         "ResultFormat": "csv",
         "EngineTypeDetail": t.engine_type,
         "ResourceGroupName": t.resource_group,
-        "JobTimeSum": used,
+        "JobTimeSum": used * cu_of(t),
     }
 
 

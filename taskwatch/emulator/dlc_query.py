@@ -27,9 +27,9 @@ from weakref import WeakKeyDictionary
 
 from taskwatch import catalog
 from taskwatch.emulator.actions import CallContext
+from taskwatch.emulator.dlc_usage import scanned, used_ms
 from taskwatch.emulator.wire import EmulatedError, invalid_value, type_error
 from taskwatch.emulator.world import (
-    DLC_ACTIVE,
     DlcTask,
     World,
 )
@@ -46,7 +46,7 @@ FILTER_NAMES = frozenset(
      "session-id"}
 )  # fmt: skip
 SORT_KEYS = ("create-time", "update-time", "data-amount", "used-time", "resource-usage")
-_CLOCK_SORTS = frozenset({"used-time", "resource-usage"})
+_CLOCK_SORTS = frozenset({"used-time", "resource-usage", "data-amount"})
 _RESULTS_KEPT = 64
 
 
@@ -291,7 +291,7 @@ def ordered(world: World, params: dict[str, Any], q: Query, lo: float, hi: float
     rows = _select(world, index, q, lo, hi)
     by: dict[str, Callable[[DlcTask], float]] = {
         "update-time": attrgetter("updated"),
-        "data-amount": attrgetter("data_amount"),
+        "data-amount": lambda t: scanned(t, now),
         "used-time": lambda t: used_ms(t, now),
         "resource-usage": lambda t: used_ms(t, now),
     }
@@ -304,11 +304,3 @@ def ordered(world: World, params: dict[str, Any], q: Query, lo: float, hi: float
     if len(index.results) > _RESULTS_KEPT:
         index.results.popitem(last=False)
     return rows
-
-
-def ended(t: DlcTask, now: float) -> float:
-    return now if t.state in DLC_ACTIVE else t.updated
-
-
-def used_ms(t: DlcTask, now: float) -> int:
-    return 0 if t.started is None else max(0, int((ended(t, now) - t.started) * 1000))

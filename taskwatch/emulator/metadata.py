@@ -8,12 +8,18 @@ emulator accepts until ``ExpiredTime`` on its clock. The same key is served unti
 :data:`ROTATE_BEFORE` of its lifetime is left, then a new one [inferred: the real service rotates
 ahead of expiry, by an undocumented margin]; an unknown role name is a 404.
 
+Which role the instance has, and how long its keys last, is an :class:`InstanceRole`: the
+scenario's ``metadata`` section (:func:`taskwatch.emulator.scenario_sections.instance_role`),
+applied when the emulator is built from a scenario and again when a new one is posted
+(:meth:`MetadataService.apply`).
+
 Not emulated: the metadata service's other paths; it is not link-local here, only loopback.
 """
 
 from __future__ import annotations
 
 from collections.abc import MutableMapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from aiohttp import web
@@ -25,6 +31,20 @@ from taskwatch.emulator.sts import TemporaryKey, described, issue
 ROLES_PATH = "/latest/meta-data/cam/security-credentials/"
 ROTATE_BEFORE = 0.2
 """Fraction of the lifetime left at which the served key is replaced."""
+DEFAULT_ROLE = "taskwatch-emulator-role"
+DEFAULT_LIFETIME = 7200
+"""Seconds a served key lasts by default [inferred: the real lifetime is not documented; two
+hours is STS's default ``DurationSeconds``]."""
+MAX_LIFETIME = 43200
+"""The longest lifetime a scenario may ask for: STS's own maximum (12 h)."""
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceRole:
+    """The instance's CAM role (``None``: an instance without one) and its keys' lifetime."""
+
+    role: str | None = DEFAULT_ROLE
+    lifetime: int = DEFAULT_LIFETIME
 
 
 class Owner(Protocol):
@@ -41,7 +61,7 @@ class MetadataService:
     """One instance's role; ``role=None`` is an instance without a CAM role."""
 
     def __init__(
-        self, owner: Owner, *, role: str | None = "taskwatch-emulator-role", lifetime: int = 7200
+        self, owner: Owner, *, role: str | None = DEFAULT_ROLE, lifetime: int = DEFAULT_LIFETIME
     ) -> None:
         self.owner = owner
         self.role = role
@@ -49,6 +69,19 @@ class MetadataService:
         self.current: TemporaryKey | None = None
         self.served = 0
         """Credential answers given (what a test counts to prove single-flight refreshes)."""
+
+    @property
+    def instance(self) -> InstanceRole:
+        """The role and lifetime served now."""
+        return InstanceRole(self.role, self.lifetime)
+
+    def apply(self, instance: InstanceRole) -> None:
+        """Serve ``instance`` from now on. A changed role or lifetime drops the key being
+        served (the next answer is a new key); an unchanged one keeps it, as a real instance
+        keeps its key across anything the emulator's world does."""
+        if instance != self.instance:
+            self.current = None
+        self.role, self.lifetime = instance.role, instance.lifetime
 
     def register(self, app: web.Application) -> None:
         app.router.add_get(ROLES_PATH, self._roles)

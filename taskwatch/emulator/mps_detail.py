@@ -6,17 +6,19 @@ under the task's type. [inferred] A failed workflow or schedule reports the fail
 API does (reference §5.2): on its Transcode result (``FAIL``, ``ErrCode``/``ErrCodeExt``/
 ``Message``), the task-level ``ErrCode`` staying 0; EditMedia and live tasks have no sub-results,
 their own ``ErrCode`` and ``Message`` carry it. ``MetaData`` is ``null`` until the input has been
-probed (processing began). The action itself, and which renderer answers which type, are
-:mod:`taskwatch.emulator.mps`'s.
+probed (processing began). The media parts (``MetaData``, one Transcode result per output
+with its ``Progress`` and ``Output``, an edit's output probe) are
+:mod:`taskwatch.emulator.mps_media`'s; the action itself, and which renderer answers which type,
+are :mod:`taskwatch.emulator.mps`'s.
 
-Not modelled: AI and other non-transcode sub-results (always ``[]``/``null``); the media values
-(sizes, bitrates, paths) are plausible constants, not derived from any input.
+Not modelled: AI and other non-transcode sub-results (always ``[]``/``null``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from taskwatch.emulator.mps_media import edit_output_meta, input_meta, storage, transcodes
 from taskwatch.emulator.world import MpsTask
 
 __all__ = ["edit", "live", "schedule", "workflow"]
@@ -33,75 +35,15 @@ def _input(t: MpsTask) -> dict[str, Any]:
     return {"Type": "URL", "UrlInputInfo": {"Url": url}}
 
 
-def _meta(t: MpsTask) -> dict[str, Any] | None:
-    """A plausible probe of a 1080p input; ``None`` before processing began."""
-    if t.started is None:
-        return None
-    return {
-        "Size": 73_400_320, "Container": "mov,mp4,m4a,3gp,3g2,mj2", "Bitrate": 4_893_354,
-        "Height": 1080, "Width": 1920, "Duration": 120.0, "Rotate": 0,
-        "VideoStreamSet": [
-            {"Bitrate": 4_763_000, "Height": 1080, "Width": 1920, "Codec": "h264", "Fps": 25}
-        ],
-        "AudioStreamSet": [
-            {"Bitrate": 128_000, "SamplingRate": 44100, "Codec": "aac", "Channel": 2}
-        ],
-        "VideoDuration": 120.0, "AudioDuration": 120.0,
-    }  # fmt: skip
-
-
-def _failed(t: MpsTask) -> bool:
-    return t.sub_task_failed or t.err_code != 0
-
-
-def _transcode(t: MpsTask, now: float) -> dict[str, Any] | None:
-    """The Transcode result as it stands: none before processing, then PROCESSING, then the end."""
-    if t.started is None:
-        return None
-    out: dict[str, Any] = {
-        "Status": "PROCESSING", "ErrCodeExt": "", "ErrCode": 0, "Message": "",
-        "Input": {"Definition": 100030}, "Output": None, "Progress": 0,
-    }  # fmt: skip
-    if t.status != "FINISH":
-        run = t.plan.run
-        out["Progress"] = min(99, int(100 * (now - t.started) / run)) if run else 0
-    elif _failed(t):
-        out.update(
-            Status="FAIL",
-            ErrCodeExt="InternalError",
-            ErrCode=t.err_code or 70000,
-            Message=t.message or "Internal error: processing failed",
-        )
-    else:
-        out.update(Status="SUCCESS", Message="SUCCESS", Progress=100, Output=_transcoded(t))
-    return out
-
-
-def _transcoded(t: MpsTask) -> dict[str, Any]:
-    return {
-        "OutputStorage": _storage(),
-        "Path": f"/output/{t.task_id}/transcode_100030.mp4",
-        "Definition": 100030, "Bitrate": 2_500_000, "Height": 720, "Width": 1280,
-        "Size": 37_500_000, "Duration": 120.0, "Container": "mp4", "Md5": "",
-        "AudioStreamSet": [], "VideoStreamSet": [],
-    }  # fmt: skip
-
-
-def _storage() -> dict[str, Any]:
-    cos = {"Bucket": "output-1250000000", "Region": "ap-guangzhou"}
-    return {"Type": "COS", "CosOutputStorage": cos}
-
-
 def workflow(t: MpsTask, now: float) -> dict[str, Any]:
     head = _head(t, 0, t.message if t.aborted else "")
-    transcode = _transcode(t, now)
     return {
         **head,
         "InputInfo": _input(t),
-        "MetaData": _meta(t),
-        "MediaProcessResultSet": (
-            [] if transcode is None else [{"Type": "Transcode", "TranscodeTask": transcode}]
-        ),
+        "MetaData": input_meta(t),
+        "MediaProcessResultSet": [
+            {"Type": "Transcode", "TranscodeTask": transcode} for transcode in transcodes(t, now)
+        ],
         "AiContentReviewResultSet": [],
         "AiAnalysisResultSet": [],
         "AiRecognitionResultSet": [],
@@ -113,21 +55,19 @@ def workflow(t: MpsTask, now: float) -> dict[str, Any]:
 
 
 def schedule(t: MpsTask, now: float) -> dict[str, Any]:
-    transcode = _transcode(t, now)
     return {
         **_head(t, 0, t.message if t.aborted else ""),
         "InputInfo": _input(t),
-        "MetaData": _meta(t),
-        "ActivityResultSet": (
-            []
-            if transcode is None
-            else [{"ActivityType": "action-trans", "ActivityResItem": {"TranscodeTask": transcode}}]
-        ),
+        "MetaData": input_meta(t),
+        "ActivityResultSet": [
+            {"ActivityType": "action-trans", "ActivityResItem": {"TranscodeTask": transcode}}
+            for transcode in transcodes(t, now)
+        ],
     }
 
 
 def edit(t: MpsTask, _now: float) -> dict[str, Any]:
-    done = t.status == "FINISH" and not _failed(t) and not t.aborted
+    done = t.status == "FINISH" and not (t.sub_task_failed or t.err_code) and not t.aborted
     return {
         **_head(t, t.err_code, t.message),
         "Input": {
@@ -136,9 +76,9 @@ def edit(t: MpsTask, _now: float) -> dict[str, Any]:
             ]
         },
         "Output": {
-            "OutputStorage": _storage(),
+            "OutputStorage": storage(),
             "Path": f"/output/{t.task_id}/edit.mp4",
-            "MetaData": _meta(t) if done else None,
+            "MetaData": edit_output_meta(t) if done else None,
         },
     }
 

@@ -233,7 +233,7 @@ def _add_dlc(world: World, spec: TaskSpec, c: _Copy, now: float) -> None:
     else:  # terminal; a task cancelled in the queue never started
         task.started = c.created if c.started is None and state != DLC_CANCELLED else c.started
         end = c.finished if c.finished is not None else _end(world, spec, task.started, c.created)
-        task.updated = end
+        task.updated, task.plan = end, Plan(None, None)  # no plan: data_amount is all it scanned
         if state == DLC_SUCCEEDED and "percentage" not in c.fields:
             task.percentage = 100
         if state == DLC_FAILED and "output_message" not in c.fields:

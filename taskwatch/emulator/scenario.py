@@ -17,7 +17,8 @@ Where the parts live: this module reads the whole document and writes one
 imported from here; the task, generator and credential entries are read in
 :mod:`taskwatch.emulator.scenario_sections`; the vocabulary and the readers of plain values are in
 :mod:`taskwatch.emulator.scenario_values`; the parsed model and the populating of a world in
-:mod:`taskwatch.emulator.populate`.
+:mod:`taskwatch.emulator.populate`, which :class:`Scenario` here extends with the instance's CAM
+role (the ``metadata`` section, :class:`taskwatch.emulator.metadata.InstanceRole`).
 
 Not guaranteed: that a world stays as written after the first ``tick()``. A copy whose drawn wait
 or run has already elapsed at the start moves on at the first tick, with the timestamps it would
@@ -27,25 +28,28 @@ really have had. Nor is the emulator's clock set here: :meth:`Scenario.clock_for
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from taskwatch.emulator import populate, scenario_values
 from taskwatch.emulator.faults import fault_from_mapping
-from taskwatch.emulator.populate import (
-    EmulatorCredential,
-    GeneratorSpec,
-    Scenario,
-    TaskSpec,
+from taskwatch.emulator.metadata import InstanceRole
+from taskwatch.emulator.populate import EmulatorCredential, GeneratorSpec, TaskSpec
+from taskwatch.emulator.scenario_sections import (
+    credentials,
+    generator,
+    instance_role,
+    live_task,
+    mps_or_dlc_task,
 )
-from taskwatch.emulator.scenario_sections import credentials, generator, live_task, mps_or_dlc_task
 from taskwatch.emulator.scenario_values import (
     DLC_FIELDS,
     LIVE_FIELDS,
     MPS_FIELDS,
     PRODUCTS,
-    TOP_KEYS,
     At,
     ScenarioError,
     Span,
@@ -69,16 +73,36 @@ __all__ = [
     "TOP_KEYS",
     "EmulatorCredential",
     "GeneratorSpec",
+    "InstanceRole",
     "Scenario",
     "ScenarioError",
     "Span",
     "TaskSpec",
     "default_scenario",
     "dumps_scenario",
+    "instance_role_of",
     "load_scenario",
     "loads_scenario",
     "parse_scenario",
 ]
+
+TOP_KEYS = (*scenario_values.TOP_KEYS, "metadata")
+"""Every top-level key: the world's (:mod:`taskwatch.emulator.scenario_values`) and the
+instance's (``metadata``, read here because :class:`Scenario` carries it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario(populate.Scenario):
+    """A parsed scenario (:class:`taskwatch.emulator.populate.Scenario`) and the CAM role of the
+    emulated instance (the ``metadata`` section), which the world does not hold."""
+
+    metadata: InstanceRole = field(default_factory=InstanceRole)
+
+
+def instance_role_of(scenario: populate.Scenario) -> InstanceRole:
+    """The instance role ``scenario`` asks for; the default one for a scenario built without
+    this module (a world-only :class:`taskwatch.emulator.populate.Scenario`)."""
+    return scenario.metadata if isinstance(scenario, Scenario) else InstanceRole()
 
 
 def parse_scenario(mapping: object, *, source: str = "<string>") -> Scenario:
@@ -131,6 +155,7 @@ def parse_scenario(mapping: object, *, source: str = "<string>") -> Scenario:
         tasks=tuple(tasks),
         generators=tuple(generators),
         source=source,
+        metadata=instance_role(top.get("metadata"), root / "metadata"),
     )
 
 

@@ -6,6 +6,8 @@ the public face); these readers hold the rules of each entry (which keys apply t
 which offsets must lie where), which is most of a scenario's checking. Every error is a
 :class:`~taskwatch.emulator.scenario_values.ScenarioError` naming the file and the key path.
 
+The ``metadata`` section (:func:`instance_role`) says which CAM role the emulated instance has.
+
 An entry may name its task's ``id`` (a snapshot of an account keeps the ids it saw): such an
 entry is one task (``count`` 1); that ids are unique within a product is checked over the whole
 document by :func:`~taskwatch.emulator.scenario.parse_scenario`. Not checked: that an id has the
@@ -14,12 +16,15 @@ shape the real API gives its product (any non-empty string is taken as it is).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from taskwatch.durations import format_duration
 from taskwatch.emulator.actions import DAY, Options
+from taskwatch.emulator.metadata import DEFAULT_ROLE, MAX_LIFETIME, InstanceRole
 from taskwatch.emulator.populate import EmulatorCredential, GeneratorSpec, TaskSpec
+from taskwatch.emulator.scenario_usage import USAGE_KEYS, read_usage
 from taskwatch.emulator.scenario_values import (
     DLC_FIELDS,
     GENERATOR_DURATION,
@@ -48,7 +53,17 @@ from taskwatch.emulator.scenario_values import (
 )
 from taskwatch.emulator.world import DLC_INIT, DLC_QUEUED, DLC_RUNNING, DLC_WRITING, MPS_TYPES
 
-__all__ = ["credentials", "generator", "live_task", "mps_or_dlc_task", "read_id"]
+__all__ = [
+    "credentials",
+    "generator",
+    "instance_role",
+    "live_task",
+    "mps_or_dlc_task",
+    "read_id",
+]
+
+_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,128}$")
+"""A CAM role name [inferred from the role ARN's documented shape]; it is a URL path segment."""
 
 
 def read_id(t: Mapping[str, Any], at: At) -> str | None:
@@ -66,7 +81,8 @@ def read_id(t: Mapping[str, Any], at: At) -> str | None:
 def mps_or_dlc_task(product: Product, raw: object, at: At) -> TaskSpec:
     kinds = MPS_FIELDS if product == "mps" else DLC_FIELDS
     extra = ["type", "aborted", *MPS_OUTCOME] if product == "mps" else []
-    t = read_table(raw, at, [*TIMES, "id", "status", "failure_ratio", *extra, *kinds])
+    known = [*TIMES, "id", "status", "failure_ratio", *extra, *kinds, *USAGE_KEYS[product]]
+    t = read_table(raw, at, known)
     fields = read_product_fields(t, at, kinds)
     if "err_code" in t:
         fields["err_code"] = read_int(t["err_code"], at / "err_code")
@@ -78,10 +94,12 @@ def mps_or_dlc_task(product: Product, raw: object, at: At) -> TaskSpec:
         fields["task_type"] = read_choice(t.get("type", "WorkflowTask"), at / "type", MPS_TYPES)
         waiting, running = status == "WAITING", status == "PROCESSING"
         forever = fields["task_type"] == "LiveStreamProcessTask"
+        fields.update(read_usage(product, t, at, fields["task_type"]))
     else:
         status = read_dlc_state(t.get("status", "queued"), at / "status")
         waiting, running = status in (DLC_QUEUED, DLC_INIT), status in (DLC_RUNNING, DLC_WRITING)
         forever = False
+        fields.update(read_usage(product, t, at, fields.get("engine_type", "SparkSQL")))
     done = not (waiting or running)
     label = f"a {t.get('status', status)} task"
     for key, wrong in (("started", waiting), ("finished", not done), ("wait", not waiting)):
@@ -172,7 +190,8 @@ def live_task(raw: object, at: At, options: Options) -> TaskSpec:
 
 def generator(product: Product, raw: object, at: At, options: Options) -> GeneratorSpec:
     kinds = {"mps": MPS_FIELDS, "dlc": DLC_FIELDS, "live": LIVE_FIELDS}[product]
-    known = ["every", "after", "wait", "duration", "limit", *GENERATOR_KEYS[product], *kinds]
+    known = ["every", "after", "wait", "duration", "limit", *GENERATOR_KEYS[product], *kinds,
+             *USAGE_KEYS[product]]  # fmt: skip
     t = read_table(raw, at, known)
     if "every" not in t:
         (at / "every").fail("required: how often a task is created, e.g. 30s")
@@ -191,6 +210,8 @@ def generator(product: Product, raw: object, at: At, options: Options) -> Genera
         (at / "duration").fail("a Live task runs from StartTime to EndTime, less than 7 days")
     if product == "mps":
         template["type"] = read_choice(t.get("type", "WorkflowTask"), at / "type", MPS_TYPES)
+    kind = template["type"] if product == "mps" else template.get("engine_type", "SparkSQL")
+    template.update(read_usage(product, t, at, str(kind)))
     if product == "live":
         template["status"] = read_choice(t.get("status", "enable"), at / "status", LIVE_STATUSES)
     ratio = read_ratio(t.get("failure_ratio", 0.0), at / "failure_ratio")
@@ -215,3 +236,27 @@ def credentials(raw: object, at: At) -> tuple[EmulatorCredential, ...]:
             EmulatorCredential(sid, read_text(t["secret_key"], at / i / "secret_key"), token)
         )
     return tuple(out)
+
+
+def instance_role(raw: object, at: At) -> InstanceRole:
+    """The ``metadata`` section: ``role`` (a name, or ``null`` for an instance without a role)
+    and ``lifetime`` (how long each served key lasts, whole seconds up to 12 h)."""
+    t = read_table({} if raw is None else raw, at, ("role", "lifetime"))
+    role: str | None = DEFAULT_ROLE
+    if "role" in t and t["role"] is None:
+        role = None
+    elif "role" in t:
+        role = read_text(t["role"], at / "role")
+        if not _ROLE_NAME.match(role):
+            (at / "role").fail(
+                f"{role!r} is not a role name (1 to 128 of A-Z a-z 0-9 _ + = , . @ -)"
+            )
+    lifetime = InstanceRole().lifetime
+    if "lifetime" in t:
+        seconds = read_duration(t["lifetime"], at / "lifetime", positive=True)
+        if seconds != int(seconds):
+            (at / "lifetime").fail(f"{t['lifetime']!r}: must be whole seconds")
+        if seconds > MAX_LIFETIME:
+            (at / "lifetime").fail(f"{t['lifetime']!r}: at most 12h, STS's longest lifetime")
+        lifetime = int(seconds)
+    return InstanceRole(role, lifetime)

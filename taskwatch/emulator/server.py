@@ -42,8 +42,9 @@ from taskwatch.emulator.fault_answers import answer_fault
 from taskwatch.emulator.faults import FaultPlan
 from taskwatch.emulator.inspection import LogEntry, snapshot, snapshot_counts
 from taskwatch.emulator.metadata import MetadataService
+from taskwatch.emulator.populate import Scenario
 from taskwatch.emulator.ratelimit import RateLimits
-from taskwatch.emulator.scenario import Scenario, loads_scenario
+from taskwatch.emulator.scenario import instance_role_of, loads_scenario
 from taskwatch.emulator.wire import (
     EmulatedError,
     coerce,
@@ -114,7 +115,7 @@ class Emulator:
     def from_scenario(cls, scenario: Scenario, clock: Clock) -> Emulator:
         """An emulator running ``scenario`` on ``clock``; ``POST /_emulator/scenario`` works."""
         world_clock = scenario.clock_for(clock)
-        return cls(
+        emulator = cls(
             world=scenario.build_world(world_clock),
             credentials=scenario.credentials,
             options=scenario.options,
@@ -123,6 +124,8 @@ class Emulator:
             clock=world_clock,
             scenario_loader=_load_posted,
         )
+        emulator.metadata.apply(instance_role_of(scenario))  # the scenario's `metadata` section
+        return emulator
 
     # --- application --------------------------------------------------------------------------
 
@@ -339,6 +342,7 @@ class Emulator:
             raise web.HTTPBadRequest(text=str(exc)) from None
         self.world, self.keys, self.options = fresh.world, fresh.keys, fresh.options
         self.limits, self.faults = fresh.limits, fresh.faults
+        self.metadata.apply(fresh.metadata.instance)
         return web.json_response({"tasks": snapshot_counts(self.world)})
 
     async def _post_advance(self, request: web.Request) -> web.Response:

@@ -11,8 +11,9 @@ Times are wall-clock epoch seconds of the emulator's clock (virtual in tests). A
 cancel, delete) change state as the real API would; the handlers in ``mps``/``dlc``/``live`` check
 the API's preconditions first.
 
-Not modelled: sub-task progress inside a workflow, or Live pull tasks that start and stop streams
-(their run status follows their StartTime/EndTime window and enable/pause status only).
+Not modelled: sub-task progress inside a workflow other than its transcodes' (each output's, on
+the task's plan: :mod:`taskwatch.emulator.mps_media`), or Live pull tasks that start and stop
+streams (their run status follows their StartTime/EndTime window and enable/pause status only).
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ import random
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from taskwatch import catalog
 from taskwatch.clock import Clock
+from taskwatch.emulator.media import DEFAULT_MEDIA, Media, Output
 
 MpsStatus = Literal["WAITING", "PROCESSING", "FINISH"]
 MPS_TYPES = ("WorkflowTask", "EditMediaTask", "LiveStreamProcessTask", "ScheduleTask")
@@ -69,6 +71,8 @@ class MpsTask:
     sub_task_failed: bool = False
     input_url: str = ""
     aborted: bool = False
+    media: Media = DEFAULT_MEDIA
+    outputs: tuple[Output, ...] | None = None  # None: one 720p H.264 rendition (mps_media)
 
 
 @dataclass(slots=True)
@@ -92,6 +96,11 @@ class DlcTask:
     resource_group: str = ""
     session_id: str = ""
     batch_id: str = ""
+    scan_rate: int | None = None  # bytes a second while running, instead of data_amount's plan
+    driver_size: str = "small"  # Spark only, as are the next two
+    executor_size: str = "small"
+    executors: int = 1
+    cu: int | None = None  # CUs held while running; None: from the sizes (dlc_usage)
 
 
 @dataclass(slots=True)
@@ -287,42 +296,18 @@ class World:
         wait = self.rng.uniform(*gen.wait)
         run = self.rng.uniform(*gen.duration) if gen.duration else None
         plan = Plan(wait=wait, run=run, fail=self.rng.random() < gen.failure_ratio)
-        tpl = copy.deepcopy(gen.template)  # list fields must not be shared between tasks
+        tpl: dict[str, Any] = copy.deepcopy(gen.template)  # lists must not be shared by tasks
         if gen.product == "mps":
             ttype = str(tpl.pop("type", "WorkflowTask"))
-            self.add_mps(
-                MpsTask(
-                    task_id=self.mps_id(ttype),
-                    task_type=ttype,
-                    status="WAITING",
-                    created=at,
-                    plan=plan,
-                    **tpl,  # type: ignore[arg-type]
-                )
-            )
+            self.add_mps(MpsTask(self.mps_id(ttype), ttype, "WAITING", at, plan=plan, **tpl))
         elif gen.product == "dlc":
-            self.add_dlc(
-                DlcTask(
-                    task_id=self.dlc_id(),
-                    state=DLC_QUEUED,
-                    created=at,
-                    updated=at,
-                    plan=plan,
-                    **tpl,  # type: ignore[arg-type]
-                )
-            )
+            self.add_dlc(DlcTask(self.dlc_id(), DLC_QUEUED, at, at, plan=plan, **tpl))
         else:
             span = run if run is not None else 3600.0
             self.add_live(
-                LiveTask(
-                    task_id=self.live_id(),
-                    created=at,
-                    updated=at,
-                    start_time=at + wait,
-                    end_time=at + wait + span,
-                    **tpl,  # type: ignore[arg-type]
-                )
-            )
+                LiveTask(self.live_id(), at, at, start_time=at + wait, end_time=at + wait + span,
+                         **tpl)
+            )  # fmt: skip
 
     # --- housekeeping ---------------------------------------------------------------------------
 

@@ -8,7 +8,16 @@ API calls, scans). :class:`ProcessMetrics` is a mixin of :class:`~taskwatch.metr
 Metrics`, the one facade callers use; the names and labels here are the same contract (design §5).
 
 Series that an alert waits on are exported at 0 from the start (the journal's error counters, the
-dry-run gauge), so the first increase is visible.
+dry-run gauge, the saved-spend counters of every configured policy), so the first increase is
+visible.
+
+Saved spend (:meth:`ProcessMetrics.action_saved`): an enforced action that stopped a task adds
+what the task would still have cost (its rate times the time it would still have run) to
+``taskwatch_actions_saved_cost_total``; when that time is unknown, its rate goes to
+``taskwatch_actions_saved_cost_per_hour_total`` instead (spend avoided per hour, open-ended). Both
+are estimates from list prices, never a bill. The last day of them is also kept in memory
+(:meth:`ProcessMetrics.saved_since`) for the status page, which says so: it starts empty at each
+start of the process.
 
 Not guaranteed: ``policy`` label values are rule names from the configuration; they are bounded
 only by the configuration's size, not by a :class:`~taskwatch.metrics.vocabulary.LabelGuard`.
@@ -17,12 +26,32 @@ only by the configuration's size, not by a :class:`~taskwatch.metrics.vocabulary
 from __future__ import annotations
 
 import platform
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Info
 
 from taskwatch.clock import Clock
 
 JOURNAL_OPERATIONS = ("read", "intent", "outcome", "record")
+SAVED_MEMORY = 86400.0
+"""Seconds of saved-spend events kept in memory for :meth:`ProcessMetrics.saved_since`."""
+SAVED_MEMORY_MAX = 10_000
+"""Saved-spend events kept in memory at most (a storm of actions cannot grow it unbounded)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Saved:
+    """What the enforced actions of one policy saved, in one currency, over some window."""
+
+    policy: str
+    currency: str
+    saved: float = 0.0
+    """Spend avoided where the time a task would still have run was known."""
+    per_hour: float = 0.0
+    """Spend rates avoided where it was not (open-ended: per hour)."""
+    actions: int = 0
 
 
 class ProcessMetrics:
@@ -99,6 +128,24 @@ class ProcessMetrics:
         )
         for operation in JOURNAL_OPERATIONS:
             self.journal_errors.labels(operation=operation)
+        # Saved spend (estimates): per policy and currency, exported at 0 per configured policy.
+        self.saved_cost = Counter(
+            "taskwatch_actions_saved_cost",
+            "Estimated spend enforced actions avoided: the task's rate times the time it would "
+            "still have run (its planned end, progress, or the policy's assume_runs_for).",
+            ["policy", "currency"],
+            registry=r,
+        )
+        self.saved_cost_per_hour = Counter(
+            "taskwatch_actions_saved_cost_per_hour",
+            "Estimated spend rates (per hour) enforced actions stopped where the time the task "
+            "would still have run is unknown.",
+            ["policy", "currency"],
+            registry=r,
+        )
+        self._saved: deque[tuple[float, str, str, float | None, float]] = deque(
+            maxlen=SAVED_MEMORY_MAX
+        )
 
     # --- configuration and mode ---------------------------------------------------------------
 
@@ -124,6 +171,49 @@ class ProcessMetrics:
         self.policy_actions.labels(
             account=account, product=product, policy=policy, action=action, result=result
         ).inc()
+
+    def policies_configured(self, policies: Iterable[str], currency: str) -> None:
+        """Export the saved-spend counters of ``policies`` at 0 (a reload adds the new ones; a
+        dropped policy's series stay, as counters do), so an alert sees their first increase."""
+        for policy in policies:
+            self.saved_cost.labels(policy=policy, currency=currency)
+            self.saved_cost_per_hour.labels(policy=policy, currency=currency)
+
+    def action_saved(
+        self, policy: str, currency: str, saved: float | None, per_hour: float
+    ) -> None:
+        """An enforced action of ``policy`` stopped a task: ``saved`` (its rate times the time it
+        would still have run) when that time is known, else ``None`` and its rate ``per_hour``
+        is counted as avoided per hour. Negative figures are counted as 0 (a counter only
+        grows)."""
+        if saved is not None:
+            self.saved_cost.labels(policy=policy, currency=currency).inc(max(0.0, saved))
+        else:
+            self.saved_cost_per_hour.labels(policy=policy, currency=currency).inc(
+                max(0.0, per_hour)
+            )
+        now = self._clock.now().timestamp()
+        self._saved.append((now, policy, currency, saved, per_hour))
+        while self._saved and self._saved[0][0] < now - SAVED_MEMORY:
+            self._saved.popleft()
+
+    def saved_since(self, since: float) -> list[Saved]:
+        """What enforced actions saved since ``since`` (UTC epoch seconds, at most
+        :data:`SAVED_MEMORY` ago), per policy and currency, from this process's memory: empty
+        after a restart, and not shared between replicas (the journal is)."""
+        out: dict[tuple[str, str], Saved] = {}
+        for when, policy, currency, saved, per_hour in self._saved:
+            if when < since:
+                continue
+            was = out.get((policy, currency), Saved(policy, currency))
+            out[(policy, currency)] = Saved(
+                policy,
+                currency,
+                was.saved + (max(0.0, saved) if saved is not None else 0.0),
+                was.per_hour + (max(0.0, per_hour) if saved is None else 0.0),
+                was.actions + 1,
+            )
+        return sorted(out.values(), key=lambda s: (-s.saved, -s.per_hour, s.policy))
 
     def set_actions_paused(self, paused: bool) -> None:
         self.actions_paused.set(1 if paused else 0)

@@ -8,11 +8,13 @@ LabelGuard`: cut to a maximum length, and beyond a small budget of values per sc
 ``other`` and counted by ``taskwatch_label_values_folded_total``
 (:mod:`taskwatch.metrics.vocabulary`).
 
-The task and limiter gauges are computed at scrape time (:mod:`taskwatch.metrics.collectors` says
-why and which tasks ``taskwatch_tasks`` counts); every other metric is a plain
+The task, cost and limiter gauges are computed at scrape time (:mod:`taskwatch.metrics.collectors`
+says why and which tasks ``taskwatch_tasks`` counts, :mod:`taskwatch.metrics.costs` how the
+estimated spend rate is summed); every other metric is a plain
 ``prometheus_client`` one. What the process is and decided (configuration, ``--dry-run``,
-leadership, policies, actions, journal) is defined in :mod:`taskwatch.metrics.process`; what it
-saw (tasks, API calls, scans) here. :class:`Metrics` is the one facade over both.
+leadership, policies, actions, journal) is defined in :mod:`taskwatch.metrics.process`, the
+renewals of role credentials in :mod:`taskwatch.metrics.credentials`; what it saw (tasks, API
+calls, scans) here. :class:`Metrics` is the one facade over them.
 
 Not guaranteed:
 
@@ -26,7 +28,7 @@ Not guaranteed:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from prometheus_client import (
     CollectorRegistry,
@@ -40,6 +42,7 @@ from prometheus_client import (
 
 import taskwatch
 from taskwatch.clock import Clock, SystemClock
+from taskwatch.cost import Estimate, Pricer
 from taskwatch.metrics.collectors import (
     BucketSource,
     GroupKey,
@@ -49,6 +52,8 @@ from taskwatch.metrics.collectors import (
     relabel,
     summarise,
 )
+from taskwatch.metrics.costs import CostCollector, summarise_costs
+from taskwatch.metrics.credentials import CredentialMetrics
 from taskwatch.metrics.process import ProcessMetrics
 from taskwatch.metrics.vocabulary import BUDGETS, MAX_LABEL_LENGTH, OTHER, LabelGuard
 from taskwatch.models import SourceKey, Task
@@ -104,7 +109,7 @@ _SOURCE = ("account", "product", "region")
 _CALL = ("account", "product", "action")
 
 
-class Metrics(ProcessMetrics):
+class Metrics(ProcessMetrics, CredentialMetrics):
     """The metrics of one taskwatch process, registered in ``registry``.
 
     It is also the API client's :class:`~taskwatch.tencent.client.CallObserver`. The process's
@@ -173,6 +178,15 @@ class Metrics(ProcessMetrics):
             ["product", "type", "result"],
             registry=r,
         )
+        self._costs = CostCollector()
+        r.register(self._costs)
+        self.tasks_cost = Counter(
+            "taskwatch_tasks_cost",
+            "Estimated spend of the tasks seen to finish (each counted once, at its end), from "
+            "list prices: an estimate, never a bill.",
+            ["account", "product", "type", "currency"],
+            registry=r,
+        )
 
         # API calls
         self.api_requests = Counter(
@@ -239,6 +253,8 @@ class Metrics(ProcessMetrics):
 
         # The process: build, configuration, mode, leadership, policies, actions, journal
         self._register_process(r, version=version)
+        # Role credentials: renewals and expiry (metrics/credentials)
+        self._register_credentials(r)
 
     # --- tasks ------------------------------------------------------------------------------
 
@@ -256,11 +272,31 @@ class Metrics(ProcessMetrics):
 
         self._tasks.summaries[source] = relabel(summary, label)
 
-    def task_finished(self, task: Task) -> None:
-        """Count a task seen to finish, and observe its run time and queue wait when known."""
+    def publish(self, source: SourceKey, tasks: Iterable[Task], pricer: Pricer, now: float) -> None:
+        """Publish ``source``'s tracked ``tasks`` (what a good scan holds): the task gauges
+        (:meth:`publish_tasks`) and their estimated spend at ``now`` (prices off: none)."""
+        held = list(tasks)
+        self.publish_tasks(source, summarise(held))
+        costs = summarise_costs(held, pricer, now)
+        if costs is None:
+            self._costs.summaries.pop(source, None)
+        else:
+            product = source.product
+            guard = self._guard
+            self._costs.summaries[source] = costs.relabelled(
+                lambda type_: guard.admit("type", product, type_)
+            )
+
+    def task_finished(self, task: Task, estimate: Estimate | None = None) -> None:
+        """Count a task seen to finish, and observe its run time and queue wait when known;
+        with its ``estimate`` (at its end), add its spend to ``taskwatch_tasks_cost_total``."""
         result = task.result.value if task.result is not None else "unknown"
         type_ = self._guard.admit("type", task.product, task.type)
         self.tasks_finished.labels(task.product, type_, result).inc()
+        if estimate is not None:
+            self.tasks_cost.labels(task.account, task.product, type_, estimate.currency).inc(
+                max(0.0, estimate.so_far)
+            )
         if (duration := task.duration()) is not None:
             self.task_duration.labels(task.product, type_).observe(duration)
         if (wait := task.queue_wait()) is not None:
@@ -311,6 +347,7 @@ class Metrics(ProcessMetrics):
     def forget(self, source: SourceKey) -> None:
         """Drop every series of a source that left the configuration, so none lingers stale."""
         self._tasks.summaries.pop(source, None)
+        self._costs.summaries.pop(source, None)
         labels = (source.account, source.product, source.region)
         for metric in (self.scan_duration, self.scan_last_success, self.api_calls_per_cycle):
             metric.remove(*labels)

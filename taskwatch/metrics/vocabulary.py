@@ -16,6 +16,11 @@ an endpoint can answer an error code of 200 KB. So each API-chosen value goes th
   reasons), first come, first served;
 * and folds every later newcomer into :data:`OTHER`.
 
+The cost metrics (:mod:`taskwatch.metrics.costs`, ``taskwatch_tasks_cost_total``) label by task
+type through the same guard and scope as ``taskwatch_tasks``, so a type folded there is folded
+here too (its spend is added to ``other``, never dropped); their ``currency`` is the price table's,
+a configured value, and the saved-spend counters' ``policy`` a rule name: neither is API-chosen.
+
 Each value cut or folded is reported to ``on_fold`` (``taskwatch_label_values_folded_total``), and
 logged once: the first fold of each scope, the first cut of each label and product.
 

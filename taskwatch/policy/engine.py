@@ -14,8 +14,9 @@ due; its fence re-evaluates the rule here on a freshly described task. Not decid
 kill switch and dry-run (the executor's).
 
 :func:`explain` tells why a rule does or does not match, test by test, for logs and the status
-page. It shows the values of virtual keys (status, type, age, ...) only: API fields can carry
-secrets (a stream URL's signature), so for them it says only whether they are missing.
+page. It shows the values of virtual keys (status, type, age, ...) and of cost estimates only: API
+fields can carry secrets (a stream URL's signature), so for them it says only whether they are
+missing.
 """
 
 from __future__ import annotations
@@ -83,7 +84,10 @@ def _lines(node: Filter, task: Task, now: float, depth: int, *, flat: bool = Fal
 def _seen(node: Compare, task: Task, now: float) -> str:
     value = node.key.find(task, now)
     if value is MISSING:
-        return " (missing)"
+        return " (no estimate: its price is unknown)" if node.key.scope == "cost" else " (missing)"
+    if node.key.scope == "cost" and isinstance(value, float):
+        currency = node.key.pricer.currency if node.key.pricer is not None else ""
+        return f" ({node.key.text} is {value:.2f} {currency})"
     if node.key.scope != "virtual":
         return ""
     name = node.key.path[0]

@@ -10,6 +10,10 @@ objects; a segment of digits indexes a list (``detail.Items.0.Name``). The virtu
 ``type``, ``status``, ``phase``, ``account``, ``region``, ``product`` read the :class:`Task` itself,
 and ``age``, ``running_for``, ``waiting_for`` are seconds from its helpers at ``now``
 (``running_for`` exists only while the task runs, ``waiting_for`` only while it waits).
+``cost.so_far`` and ``cost.per_hour`` read the task's estimate (:mod:`taskwatch.cost`) at ``now``,
+in the price table's currency, from the pricer the rule was compiled with
+(:mod:`taskwatch.policy.costs` binds it); a task whose price is unknown has no estimate, so they are
+missing for it.
 
 **Missing.** A key that is not there, or whose value is ``null``, is missing, and a missing key
 matches no op except ``absent``: ``ne`` and ``not-in`` are false too (a comparison needs a value).
@@ -37,6 +41,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any, Literal, TypeAlias
 
+from taskwatch.cost import Pricer
 from taskwatch.models import Task
 
 VIRTUAL_KEYS = (
@@ -53,6 +58,9 @@ VIRTUAL_KEYS = (
 )
 TIME_KEYS = ("age", "running_for", "waiting_for")
 """Virtual keys whose value is a number of seconds: the ones that take durations."""
+COST_KEYS = ("so_far", "per_hour")
+"""What ``cost.<name>`` reads of a task's :class:`~taskwatch.cost.Estimate`: money spent so far,
+money spent per hour now."""
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
@@ -62,7 +70,7 @@ class _Missing(enum.Enum):
 
 MISSING = _Missing.MISSING
 """What a key reads when it is not there (or is ``null``)."""
-Scope: TypeAlias = Literal["virtual", "fields", "detail", "either"]
+Scope: TypeAlias = Literal["virtual", "fields", "detail", "either", "cost"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +81,15 @@ class Key:
     path: tuple[str, ...]
     text: str
     """As written in the configuration."""
+    pricer: Pricer | None = field(default=None, compare=False)
+    """The estimates a ``cost`` key reads (``None``: not bound yet, so every task is missing)."""
 
     def find(self, task: Task, now: float) -> object:
         """The value at this key, or :data:`MISSING`."""
         if self.scope == "virtual":
             return _virtual(self.path[0], task, now)
+        if self.scope == "cost":
+            return _cost(self.pricer, self.path[0], task, now)
         if self.scope == "detail":
             return _walk(task.detail, self.path)
         found = _walk(task.fields, self.path)
@@ -99,6 +111,21 @@ def _virtual(name: str, task: Task, now: float) -> object:
     else:
         value = getattr(task, name)
     return MISSING if value is None else value
+
+
+def _cost(pricer: Pricer | None, name: str, task: Task, now: float) -> object:
+    """A figure of the task's estimate; missing without one. An estimate that fails on an odd
+    record is no estimate: evaluation never raises."""
+    if pricer is None:
+        return MISSING
+    try:
+        estimate = pricer.estimate(task, now)
+    except (ArithmeticError, LookupError, TypeError, ValueError):
+        return MISSING
+    if estimate is None:
+        return MISSING
+    value: float = estimate.so_far if name == "so_far" else estimate.per_hour
+    return value if math.isfinite(value) else MISSING
 
 
 def _walk(root: object, path: tuple[str, ...]) -> object:

@@ -11,7 +11,12 @@ allows, so that an enforced rule never sends a call that is bound to fail:
   could match a PROCESSING task of another type is refused. Constrain ``status: WAITING``, or
   ``type: LiveStreamProcessTask``, or both (``running_longer_than`` implies PROCESSING);
 - a rule must be able to act on some task at all (its filters are not contradictory, and not
-  confined to ended tasks).
+  confined to ended tasks);
+- a cost test (``cost_over``, ``cost.so_far``, ``cost.per_hour``) needs a price of the rule's
+  product in the configuration's table (``prices``), else it could never match and is refused.
+
+Cost tests read the estimates of the :class:`~taskwatch.cost.Pricer` the rules are compiled with
+(``pricer=``, built from the configuration's ``prices``); without one, no price is known.
 
 A rule that merely *may* match ended tasks (``type: LiveStreamProcessTask`` alone also matches
 FINISH tasks) is accepted: the engine never decides on a task the action cannot touch
@@ -21,11 +26,12 @@ FINISH tasks) is accepted: the engine never decides on a task the action cannot 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from taskwatch.cost import Pricer
 from taskwatch.errors import ConfigError
 from taskwatch.models import ACTIONS_BY_PRODUCT
-from taskwatch.policy import feasibility
+from taskwatch.policy import costs, feasibility
 from taskwatch.policy.catalog import CALLS, ENDED, LIVE_STREAM, TITLES, possible
 from taskwatch.policy.filters import AllOf, AnyOf, Compare, Filter, Not
 from taskwatch.policy.patterns import Patterns
@@ -61,11 +67,20 @@ class Rule:
     caps: Caps = Caps()
     operator: str = "taskwatch"
     """The ``Operator`` of Live's DeleteLivePullStreamTask."""
+    assume_runs_for: float | None = None
+    """Seconds a task stopped by this rule is assumed to have had left to run, when its estimate
+    knows no end (for the spend an action saved)."""
+    pricer: Pricer = field(default_factory=Pricer.off, compare=False)
+    """The estimates its cost tests read, and the saved spend of its actions is figured with."""
 
 
-def compile_rules(specs: Sequence[PolicySettings], *, source: str) -> list[Rule]:
+def compile_rules(
+    specs: Sequence[PolicySettings], *, source: str, pricer: Pricer | None = None
+) -> list[Rule]:
     """Every policy compiled, in order; the first problem raises a ``ConfigError`` whose key is
-    ``policies[i]...`` and whose reason starts ``rule 'NAME':``."""
+    ``policies[i]...`` and whose reason starts ``rule 'NAME':``. ``pricer``: the
+    configuration's (``Pricer(settings.prices)``); default: no price known."""
+    pricer = pricer or Pricer.off()
     rules: list[Rule] = []
     first: dict[str, int] = {}
     patterns = Patterns()  # one budget for every regex of the file
@@ -73,16 +88,23 @@ def compile_rules(specs: Sequence[PolicySettings], *, source: str) -> list[Rule]
         if spec.name in first:
             raise _error(spec, f"duplicate name (also policies[{first[spec.name]}])", source, i)
         first[spec.name] = i
-        rules.append(compile_rule(spec, index=i, source=source, patterns=patterns))
+        rules.append(compile_rule(spec, index=i, source=source, patterns=patterns, pricer=pricer))
     return rules
 
 
 def compile_rule(
-    spec: PolicySettings, *, index: int, source: str, patterns: Patterns | None = None
+    spec: PolicySettings,
+    *,
+    index: int,
+    source: str,
+    patterns: Patterns | None = None,
+    pricer: Pricer | None = None,
 ) -> Rule:
     """One policy compiled; ``index`` is its place in ``policies`` (for the error's key);
-    ``patterns`` is the budget its regexes share with the other policies'."""
+    ``patterns`` is the budget its regexes share with the other policies'; ``pricer`` as in
+    :func:`compile_rules`."""
     patterns = patterns or Patterns()
+    pricer = pricer or Pricer.off()
     product = spec.product
     try:
         if product not in ACTIONS_BY_PRODUCT:
@@ -99,6 +121,7 @@ def compile_rule(
         if spec.exclude is not None:
             exclude = parse_any(spec.exclude, product=product, at=("exclude",), patterns=patterns)
         _check(product, spec.action, match, exclude)
+        _check_prices(product, pricer, match, exclude)
     except FilterError as exc:
         raise _error(spec, exc.reason, source, index, *exc.at) from None
     caps = spec.max_actions
@@ -106,12 +129,14 @@ def compile_rule(
         name=spec.name,
         product=product,
         action=spec.action,
-        match=match,
-        exclude=exclude,
+        match=costs.bind(match, pricer),
+        exclude=None if exclude is None else costs.bind(exclude, pricer),
         enforce=spec.enforce,
         grace=spec.grace,
         caps=Caps(caps.per_cycle, caps.per_hour, caps.percent),
         operator=spec.operator,
+        assume_runs_for=spec.assume_runs_for,
+        pricer=pricer,
     )
 
 
@@ -158,6 +183,20 @@ def _check(product: str, action: str, match: Filter, exclude: Filter | None) -> 
             f"it can never act: it matches only {title} tasks in {statuses}, which cannot be "
             f"sent {action} ({CALLS[product]})",
             "filters",
+        )
+
+
+def _check_prices(product: str, pricer: Pricer, match: Filter, exclude: Filter | None) -> None:
+    """A cost test where no price of the product is known could never match: refused."""
+    for tree in (match, exclude):
+        test = None if tree is None else costs.unpriced(tree, pricer, product)
+        if test is None:
+            continue
+        why = "prices.enabled is false" if not pricer.enabled else "none is set"
+        raise FilterError(
+            f"{test.text}: no price of {TITLES[product]} tasks is known ({why}), so no task "
+            f"has an estimate and this test can never match; set prices.{product} or remove it",
+            *test.where,
         )
 
 

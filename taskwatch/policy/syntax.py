@@ -7,6 +7,7 @@ A filter list means "all of these". Each item is one mapping, either a shortcut:
     running_longer_than: 6h              # running_for > 6h (only running tasks have one)
     waiting_longer_than: 30m             # waiting_for > 30m (only waiting tasks have one)
     age: 2d                              # older than 2d; or age: {gt: 2d, le: 5d}
+    cost_over: 200                       # cost.so_far > 200 (the estimate, in the table's currency)
     and: [...]  /  or: [...]  /  not: {...}
 
 or a generic test ``{key: ..., op: ..., value: ...}`` (keys and ops: :mod:`.filters`).
@@ -15,7 +16,9 @@ Everything that can be known without a task is checked here, so a policy that lo
 on a value later: ops and shortcut names exist, regexes compile on RE2 (:mod:`.patterns`:
 linear time, at most 1,000 characters, bounded memory), ``in``/``not-in`` get a
 non-empty list, ``present``/``absent`` get no value, ``gt``..``le`` get numbers (durations only
-for the time keys ``age``, ``running_for`` and ``waiting_for``, which take nothing else), status
+for the time keys ``age``, ``running_for`` and ``waiting_for``, which take nothing else), the cost
+keys ``cost.so_far`` and ``cost.per_hour`` (and ``cost_over``) take a number that is not negative
+and only ``eq``, ``ne``, ``gt``..``le``, ``present``, ``absent`` (money, never a duration), status
 values belong to the product, and a bare key starting with a lower-case letter must be a virtual
 key (API fields are CamelCase, so ``stauts`` is a typo, not a field; write ``fields.x`` or
 ``detail.x`` to reach an unusual field).
@@ -34,7 +37,9 @@ from typing import Any
 from taskwatch.durations import format_duration, parse_duration
 from taskwatch.models import Phase
 from taskwatch.policy.catalog import STATUSES, TITLES, TYPE_SPELLINGS
+from taskwatch.policy.costs import cost_key, money
 from taskwatch.policy.filters import (
+    COST_KEYS,
     OPS,
     TIME_KEYS,
     VIRTUAL_KEYS,
@@ -48,13 +53,14 @@ from taskwatch.policy.filters import (
 )
 from taskwatch.policy.patterns import PatternError, Patterns, check_length
 
-SHORTCUTS = ("type", "status", "running_longer_than", "waiting_longer_than", "age")
+SHORTCUTS = ("type", "status", "running_longer_than", "waiting_longer_than", "age", "cost_over")
 COMBINATORS = ("and", "or", "not")
 GENERIC = ("key", "op", "value")
 MAX_DEPTH = 16
 _BOUNDS = ("gt", "ge", "lt", "le")
 _NO_VALUE = ("present", "absent")
 _TIME_OPS = ("eq", "ne", *_BOUNDS, *_NO_VALUE)
+_COST_OPS = _TIME_OPS
 _Where = tuple[str | int, ...]
 
 
@@ -161,6 +167,9 @@ def _item(raw: object, product: str, at: _Where, depth: int, patterns: Patterns)
 
 
 def _shortcut(name: str, value: object, product: str, at: _Where) -> Filter:
+    if name == "cost_over":
+        bound = _money(value, at, name)
+        return Compare(cost_key("so_far"), "gt", bound, f"cost_over: {bound:g}", at)
     if name in ("type", "status"):
         values = _names(value, at, name)
         listed = isinstance(value, list | tuple)
@@ -219,6 +228,13 @@ def _vocabulary(key: str, value: str, product: str, at: _Where) -> str:
     return value
 
 
+def _money(value: object, at: _Where, what: str) -> float:
+    try:
+        return money(value, what)
+    except ValueError as exc:
+        raise FilterError(str(exc), *at) from None
+
+
 def _duration(value: object, at: _Where) -> float:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise FilterError("must be a duration (e.g. 30s, 90m, 6h, 2d, 1h30m)", *at)
@@ -260,6 +276,14 @@ def _key(text: object, at: _Where) -> Key:
     if not isinstance(text, str) or not text:
         raise FilterError("needs a key: a virtual key (e.g. status), or an API field", *at)
     scope, _, rest = text.partition(".")
+    if scope == "cost":
+        if rest not in COST_KEYS:
+            names = ", ".join(f"cost.{k}" for k in COST_KEYS)
+            raise FilterError(
+                f"unknown key {text[:60]!r}{_suggest(rest, COST_KEYS)}: the cost keys are {names}",
+                *at,
+            )
+        return cost_key(rest)
     if scope in ("detail", "fields"):
         path = tuple(rest.split("."))
         if not rest or not all(path):
@@ -275,14 +299,18 @@ def _key(text: object, at: _Where) -> Key:
     if path[0][0].islower():
         raise FilterError(
             f"unknown key {text[:60]!r}{_suggest(path[0], VIRTUAL_KEYS)}: a bare key is a "
-            f"virtual key ({', '.join(VIRTUAL_KEYS)}) or an API field, which is CamelCase; "
-            "write fields.x or detail.x for any other",
+            f"virtual key ({', '.join(VIRTUAL_KEYS)}), cost.so_far or cost.per_hour, or an API "
+            "field, which is CamelCase; write fields.x or detail.x for any other",
             *at,
         )
     return Key("either", path, text)
 
 
 def _operand(key: Key, op: str, value: object, product: str, at: _Where, patterns: Patterns) -> Any:
+    if key.scope == "cost":
+        if op not in _COST_OPS:
+            raise FilterError(f"{key.text} is money: use eq, ne, gt, ge, lt or le, not {op}", *at)
+        return _money(value, at, key.text)
     name = key.path[0] if key.scope == "virtual" else ""
     if name in TIME_KEYS:
         if op not in _TIME_OPS:

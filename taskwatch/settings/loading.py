@@ -10,6 +10,12 @@ reasons that never quote a secret, with a "did you mean" suggestion for an unkno
 error inside ``policies[i]`` starts ``rule 'NAME':`` once the policy's name is readable, as the
 policy compiler's do.
 
+**Every problem.** The error tells the first problem, with ``(and N more)``; its ``problems``
+holds each of them as a ``ConfigError`` of its own (``taskwatch check-config --all`` lists them):
+every value pydantic refused, or, before validation, every ``${...}`` that cannot be expanded and
+every string or key too long (validation then does not run: what it would see is incomplete).
+Duplicates (the same key and reason twice) are told once.
+
 **Environment variables.** After YAML parsing, every string *value* (never a key) may use
 ``${NAME}`` (an error if ``NAME`` is unset) and ``${NAME:-default}`` (the default when ``NAME`` is
 unset or empty; the default is taken literally, up to the first ``}``). ``$${`` stands for a
@@ -97,31 +103,54 @@ def _expand(
             )
         return value
 
+    problems: list[ConfigError] = []  # every bad value and key; the walk goes on past them
+
     def walk(value: object, path: Loc) -> object:
         budget.spend(path)
         if isinstance(value, str):
-            if len(value) > MAX_STRING:
-                long = f"is {len(value)} characters long, {_MORE_THAN} a value may have"
-                raise too_long(long, path)
-            return substitute(value, path) if "${" in value else value
+            try:
+                if len(value) > MAX_STRING:
+                    long = f"is {len(value)} characters long, {_MORE_THAN} a value may have"
+                    raise too_long(long, path)
+                return substitute(value, path) if "${" in value else value
+            except ConfigError as exc:
+                problems.append(exc)
+                return value
         if isinstance(value, dict):
             out: dict[str, object] = {}
             for key, item in value.items():
                 if not isinstance(key, str):
-                    raise ConfigError(
-                        f"key {str(key)[:40]!r} is not a string", file=source, key=dotted(path)
+                    problems.append(
+                        ConfigError(
+                            f"key {str(key)[:40]!r} is not a string",
+                            file=source,
+                            key=dotted(path),
+                        )
                     )
-                if len(key) > MAX_KEY:
-                    raise too_long(
-                        f"a key is {len(key)} characters long, more than {MAX_KEY}", path
-                    )
-                out[key] = walk(item, (*path, key))
+                elif len(key) > MAX_KEY:
+                    long = f"a key is {len(key)} characters long, more than {MAX_KEY}"
+                    problems.append(too_long(long, path))
+                else:
+                    out[key] = walk(item, (*path, key))
             return out
         if isinstance(value, list | tuple):
             return [walk(item, (*path, i)) for i, item in enumerate(value)]
         return value
 
-    return walk(data, ())
+    expanded = walk(data, ())
+    if problems:
+        raise _combined(problems)
+    return expanded
+
+
+def _combined(problems: list[ConfigError]) -> ConfigError:
+    """The first problem, told with how many more there are, carrying them all (the daemon
+    prints the first; ``check-config --all`` lists every one)."""
+    first = problems[0]
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return ConfigError(
+        first.reason + more, file=first.file, key=first.key, problems=tuple(problems)
+    )
 
 
 @cache
@@ -308,14 +337,17 @@ def _parse(
     try:
         return Settings.model_validate(expanded, context={"actions": actions})
     except ValidationError as exc:
-        errors = _root_causes(exc.errors(include_url=False, include_input=True))
-        path, reason = _describe(errors[0])
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ConfigError(
-            _policy_of(expanded, path) + reason + _near_line(lines, path) + more,
-            file=source,
-            key=dotted(path) or None,
-        ) from None
+        problems: list[ConfigError] = []
+        for error in _root_causes(exc.errors(include_url=False, include_input=True)):
+            path, reason = _describe(error)
+            problem = ConfigError(
+                _policy_of(expanded, path) + reason + _near_line(lines, path),
+                file=source,
+                key=dotted(path) or None,
+            )
+            if all(str(p) != str(problem) for p in problems):
+                problems.append(problem)
+        raise _combined(problems) from None
     except RecursionError:
         raise ConfigError("too deeply nested", file=source) from None
 
@@ -342,3 +374,11 @@ def load_settings(
     source = str(path)
     data, lines = read_yaml(Path(path), source)
     return _parse(data, source, environ, actions, lines)
+
+
+def key_lines(path: str | Path) -> dict[str, int]:
+    """The line of every key and item of the file at ``path``, by dotted key
+    (``policies[0].action``): for problems found after loading (the policy compiler's), which
+    name their key but not its line."""
+    _data, lines = read_yaml(Path(path), str(path))
+    return {dotted(loc): line for loc, line in lines.items()}

@@ -37,6 +37,7 @@ from taskwatch.settings.accounts import Account
 from taskwatch.settings.base import Section
 from taskwatch.settings.metrics import MetricsSettings
 from taskwatch.settings.policies import ActionSettings, NotificationSettings, PolicySettings
+from taskwatch.settings.prices import Prices
 from taskwatch.settings.state import State as State
 from taskwatch.settings.values import (
     _AS_TEXT,
@@ -275,6 +276,9 @@ class Settings(Section):
     """Leader election among replicas; default: off (this process always leads)."""
     metrics: MetricsSettings = MetricsSettings()
     """Histogram buckets; default: taskwatch's own (read at start)."""
+    prices: Prices = Prices()
+    """The price table of cost estimates (estimates, not a bill), deep-merged over the shipped
+    list prices (config/prices/tencent-cloud-cn.yaml); default: those prices as they are."""
 
     @model_validator(mode="after")
     def _coherent(self) -> Settings:

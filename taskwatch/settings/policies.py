@@ -75,6 +75,10 @@ class PolicySettings(Section):
     """This policy's blast-radius caps."""
     operator: Annotated[str, Field(min_length=1, max_length=64)] = "taskwatch"
     """The ``Operator`` of Live's DeleteLivePullStreamTask (live policies only)."""
+    assume_runs_for: Duration | None = None
+    """How much longer a task this policy stops would have run, for the spend it saved when the
+    task's estimate knows no end (a Live pull-stream task's EndTime, a transcode's progress);
+    default: unknown, and the saved spend is counted per hour avoided instead."""
 
     @model_validator(mode="after")
     def _coherent(self) -> PolicySettings:

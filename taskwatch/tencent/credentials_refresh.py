@@ -20,12 +20,21 @@ credentials and when they expire; :class:`RefreshingCredentials` decides *when* 
 ``invalidate()`` (the client calls it after ``AuthFailure.*``) makes the next ``get()`` fetch; the
 old credentials stay the fallback until their own expiry, since the failure may not be theirs.
 
-Every fetched key and token is registered with :func:`taskwatch.logs.register_secret` (by
-:class:`~taskwatch.tencent.credentials.Credentials`), so logs scrub them wherever they appear.
+Every fetched key and token is registered with :func:`taskwatch.logs.register_secret` with its
+expiry, read on this source's clock (:class:`~taskwatch.tencent.credentials.Credentials` registered
+it when built, before anyone knew when it expires): logs scrub it wherever it appears until
+:data:`~taskwatch.logs.SECRET_GRACE` after it expires, and the registry does not grow with every
+renewal.
+
+What an operator watches: :attr:`RefreshingCredentials.observer` is told ``"ok"`` or ``"failed"``
+after every attempt (``taskwatch_credentials_refreshes_total``), and :attr:`expires_at` says when
+what is held expires (``taskwatch_credentials_expiry_timestamp_seconds``); :attr:`kind` is the
+source's kind (``assume-role``, ``cvm-role``, ``oidc``), a bounded label, never a role ARN.
 
 Not guaranteed: the clock is trusted; an issuer whose ``ExpiredTime`` is already past is refused,
-but a local clock far ahead of the API's makes every fetch look expired (the error says so). The
-scrubbing registry of :mod:`taskwatch.logs` keeps every key ever fetched for the process's life.
+but a local clock far ahead of the API's makes every fetch look expired (the error says so).
+Renewal happens on demand: a process that makes no call (a standby replica) lets what it holds
+expire, and counts no failure.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ import structlog
 
 from taskwatch.clock import Clock, SystemClock
 from taskwatch.errors import CredentialError, TaskwatchError
+from taskwatch.logs import register_secret
 from taskwatch.tencent.credentials import Credentials
 
 log = structlog.get_logger(__name__)
@@ -59,14 +69,27 @@ class TemporaryCredentials:
 
 
 Fetch = Callable[[], Awaitable[TemporaryCredentials]]
+RefreshObserver = Callable[[str], None]
+"""Told the result of every renewal attempt: ``"ok"`` or ``"failed"``."""
 
 
 class RefreshingCredentials:
     """A :class:`~taskwatch.tencent.credentials.CredentialSource` over a fetch function."""
 
-    def __init__(self, fetch: Fetch, *, describe: str, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        fetch: Fetch,
+        *,
+        describe: str,
+        clock: Clock | None = None,
+        kind: str = "temporary",
+    ) -> None:
         self._fetch = fetch
         self._describe = describe
+        self.kind = kind
+        """What issues the credentials (``assume-role``, ``cvm-role``, ``oidc``): a metric label."""
+        self.observer: RefreshObserver | None = None
+        """Told the result of every renewal attempt (the metrics count them)."""
         self._clock: Clock = clock or SystemClock()
         self._lock = asyncio.Lock()
         self._current: TemporaryCredentials | None = None
@@ -104,6 +127,8 @@ class RefreshingCredentials:
         try:
             fresh = await self._fetch()
             now = self._now()
+            for secret in (fresh.credentials.secret_key, fresh.credentials.token):
+                register_secret(secret, fresh.expires_at, now=now)  # temporary from here on
             if fresh.expires_at <= now:
                 raise CredentialError(
                     f"{self._describe}: the credentials received are already expired "
@@ -115,6 +140,7 @@ class RefreshingCredentials:
         self._current = fresh
         self._renew_at = min(started + REFRESH_AT * lifetime, fresh.expires_at - MIN_MARGIN)
         self.fetches += 1
+        self._observe("ok")
         log.info(
             "credentials.refreshed",
             source=self._describe,
@@ -123,8 +149,13 @@ class RefreshingCredentials:
         )
         return fresh.credentials
 
+    def _observe(self, result: str) -> None:
+        if self.observer is not None:
+            self.observer(result)
+
     def _failed(self, exc: TaskwatchError, fallback: Credentials | None) -> Credentials:
         self.failures += 1
+        self._observe("failed")
         now = self._now()
         current = self._current
         left = current.expires_at - now if current is not None and fallback is not None else 0.0

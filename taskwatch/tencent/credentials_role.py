@@ -27,6 +27,7 @@ the SDK trusts it (no IMDS session token exists for CVM), and reached like every
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from collections.abc import Mapping
@@ -99,7 +100,7 @@ def assume_role(
             raise
 
     describe = f"assume-role {role_arn} (source: {source.describe()})"
-    return RefreshingCredentials(fetch, describe=describe, clock=ctx.clock)
+    return RefreshingCredentials(fetch, describe=describe, clock=ctx.clock, kind="assume-role")
 
 
 def cvm_role(
@@ -136,7 +137,7 @@ def cvm_role(
         return _from_fields(doc, f"metadata service: role {name!r}")
 
     describe = f"cvm-role {role or '(the instance role)'} via {base}"
-    return RefreshingCredentials(fetch, describe=describe, clock=ctx.clock)
+    return RefreshingCredentials(fetch, describe=describe, clock=ctx.clock, kind="cvm-role")
 
 
 def _from_fields(doc: Mapping[str, object], where: str) -> TemporaryCredentials:
@@ -153,8 +154,14 @@ def _from_fields(doc: Mapping[str, object], where: str) -> TemporaryCredentials:
     )
 
 
-def read_tke_environment(environ: Mapping[str, str]) -> tuple[str, str, str, str]:
-    """Region, provider id, web identity token and role ARN, as the SDK reads them."""
+def read_tke_environment(
+    environ: Mapping[str, str], *, now: float | None = None
+) -> tuple[str, str, str, str]:
+    """Region, provider id, web identity token and role ARN, as the SDK reads them.
+
+    The token is registered for scrubbing; with ``now`` (epoch seconds on the source's clock),
+    until its ``exp`` claim (:func:`token_expiry`) and the grace, since the kubelet rotates it,
+    else for good."""
     values: list[str] = []
     for name in TKE_ENV:
         value = environ.get(name, "")
@@ -176,8 +183,29 @@ def read_tke_environment(environ: Mapping[str, str]) -> tuple[str, str, str, str
         raise CredentialError(f"oidc: {path}: not UTF-8 text") from None
     if not token:
         raise CredentialError(f"oidc: {path}: empty")
-    register_secret(token)  # it proves who we are until it expires: never logged
+    # It proves who we are until it expires: never logged.
+    expires = token_expiry(token)
+    if now is None or expires is None:
+        register_secret(token)
+    else:
+        register_secret(token, max(expires, now), now=now)
     return region, provider, token, role_arn
+
+
+def token_expiry(token: str) -> float | None:
+    """The ``exp`` claim of a JWT, read without verifying it (only to know how long to scrub
+    it); None when the token is not a JWT with a numeric ``exp``."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:  # bad base64, bad UTF-8, bad JSON
+        return None
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    if not isinstance(exp, int | float) or isinstance(exp, bool):
+        return None
+    return float(exp)
 
 
 def oidc(
@@ -193,7 +221,7 @@ def oidc(
 
     async def fetch() -> TemporaryCredentials:
         region, provider, token, role_arn = read_tke_environment(
-            os.environ if environ is None else environ
+            os.environ if environ is None else environ, now=ctx.clock.now().timestamp()
         )
         return await ctx.sts(endpoint, region).assume_role_with_web_identity(
             provider_id=provider,
@@ -204,7 +232,7 @@ def oidc(
         )
 
     describe = "oidc (TKE_ROLE_ARN, TKE_WEB_IDENTITY_TOKEN_FILE)"
-    return RefreshingCredentials(fetch, describe=describe, clock=ctx.clock)
+    return RefreshingCredentials(fetch, describe=describe, clock=ctx.clock, kind="oidc")
 
 
 def _duration(spec: Mapping[str, Any]) -> int:

@@ -12,8 +12,12 @@ tasks the watchers hold. The oldest waiting tasks are the queue (a pending MPS o
 its creation); a Live task waits for its StartTime, a schedule rather than a queue, and is left
 out of that list (it is counted in the Tasks table).
 
+The top spenders are the running tasks the watchers hold, priced at ``now`` by the runtime's
+:class:`~taskwatch.cost.Pricer` (the same figures ``taskwatch_tasks_cost_per_hour`` sums); what
+enforced actions saved comes from whichever record the caller has (``saved_from`` says which).
+
 Not guaranteed: one consistent instant across sources. Each source is read as it stands between
-its cycles.
+its cycles. Any cost figure is a bill: they are estimates from list prices.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from typing import Protocol
 
 import taskwatch
 from taskwatch import catalog
-from taskwatch.models import AuditRecord, Task
+from taskwatch.cost import Pricer
+from taskwatch.models import AuditRecord, Phase, Task
 from taskwatch.policy.rules import Rule
 
 SCHEDULED = catalog.scheduled()
@@ -84,6 +89,34 @@ class WaitingTask:
 
 
 @dataclass(frozen=True, slots=True)
+class Spender:
+    """A running task and its estimate at the snapshot's instant."""
+
+    product: str
+    account: str
+    region: str
+    id: str
+    type: str
+    so_far: float
+    per_hour: float
+    currency: str
+    basis: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SavedRow:
+    """What one policy's enforced actions saved in the window (estimates)."""
+
+    policy: str
+    currency: str
+    saved: float
+    """Spend avoided where the time the task would still have run was known."""
+    per_hour: float
+    """Spend per hour stopped where it was not."""
+    actions: int
+
+
+@dataclass(frozen=True, slots=True)
 class PolicyStatus:
     name: str
     product: str
@@ -121,6 +154,16 @@ class StatusSnapshot:
     """Newest first."""
     actions_since: float | None = None
     """Start of the window ``actions`` covers, if bounded by time."""
+    pricing: bool = False
+    """Whether cost estimates are on (a price table, ``prices.enabled``)."""
+    top_spenders: Sequence[Spender] = ()
+    """Running tasks with an estimate, highest spend per hour first."""
+    unpriced_running: int = 0
+    """Running tasks with no estimate (left out of ``top_spenders``)."""
+    saved: Sequence[SavedRow] = ()
+    saved_from: str = ""
+    """Where ``saved`` was read: ``journal``, or ``process`` (this process's counters)."""
+    saved_since: float | None = None
 
 
 class StatusView(Protocol):
@@ -167,6 +210,10 @@ def snapshot_from(
     actions_since: float | None = None,
     oldest: int = 10,
     max_actions: int = 25,
+    pricer: Pricer | None = None,
+    saved: Iterable[SavedRow] = (),
+    saved_from: str = "",
+    saved_since: float | None = None,
 ) -> StatusSnapshot:
     """A snapshot from the supervisor's plain pieces.
 
@@ -175,7 +222,9 @@ def snapshot_from(
     ``oldest``: how many of the longest running and of the longest waiting tasks to keep;
     ``actions``: journal records in any order (the newest ``max_actions`` are kept);
     ``rules``: as the file says; with ``dry_run`` each policy shows its effective mode (dry-run)
-    and whether ``--dry-run`` overrides it.
+    and whether ``--dry-run`` overrides it;
+    ``pricer``: prices the running tasks (the ``oldest`` highest spenders are kept; None: off);
+    ``saved``: what enforced actions saved since ``saved_since``, read from ``saved_from``.
     """
     task_list = list(tasks)
     counts = Counter((t.product, t.status) for t in task_list)
@@ -192,6 +241,7 @@ def snapshot_from(
     ]
     waiting.sort(key=lambda w: w.waiting_for, reverse=True)
     records = sorted(actions, key=lambda a: (a.time, a.id), reverse=True)[:max_actions]
+    spenders, unpriced = _spenders(task_list, pricer, now)
     return StatusSnapshot(
         now=now,
         started=started,
@@ -222,7 +272,56 @@ def snapshot_from(
         ],
         actions=records,
         actions_since=actions_since,
+        pricing=pricer is not None and pricer.prices.enabled,
+        top_spenders=spenders[:oldest],
+        unpriced_running=unpriced,
+        saved=sorted(saved, key=lambda r: (-r.saved, -r.per_hour, r.policy)),
+        saved_from=saved_from,
+        saved_since=saved_since,
     )
+
+
+def savings(records: Iterable[AuditRecord]) -> list[SavedRow]:
+    """What enforced actions saved, per policy and currency, from journal records: each ``done``
+    enforced record with an estimate adds its ``cost_saved``, or, where that is unknown (no end
+    known), its ``cost_per_hour`` to the spend per hour stopped (as the saved-spend counters
+    do)."""
+    out: dict[tuple[str, str], SavedRow] = {}
+    for r in records:
+        if r.mode != "enforce" or r.result != "done" or r.cost_per_hour is None:
+            continue
+        key = (r.policy, r.currency or "")
+        was = out.get(key, SavedRow(r.policy, r.currency or "", 0.0, 0.0, 0))
+        out[key] = SavedRow(
+            r.policy,
+            r.currency or "",
+            was.saved + (r.cost_saved or 0.0),
+            was.per_hour + (r.cost_per_hour if r.cost_saved is None else 0.0),
+            was.actions + 1,
+        )
+    return list(out.values())
+
+
+def _spenders(tasks: list[Task], pricer: Pricer | None, now: float) -> tuple[list[Spender], int]:
+    """The running tasks priced, highest rate first (then highest spend), and how many have no
+    estimate."""
+    if pricer is None or not pricer.prices.enabled:
+        return [], 0
+    out: list[Spender] = []
+    unpriced = 0
+    for t in tasks:
+        if t.phase is not Phase.RUNNING:
+            continue
+        e = pricer.estimate(t, now)
+        if e is None:
+            unpriced += 1
+            continue
+        out.append(
+            Spender(t.product, t.account, t.region, t.id, t.type, e.so_far, e.per_hour,
+                    e.currency, e.basis)
+        )  # fmt: skip
+    out.sort(key=lambda s: (-s.per_hour, -s.so_far, s.id))
+    return out, unpriced
 
 
 def _source(name: str, report: LastCycle | None, last_success: float | None) -> SourceStatus:

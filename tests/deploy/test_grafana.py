@@ -59,8 +59,11 @@ REQUIRED = {
     "taskwatch_policy_actions_total",
     "taskwatch_actions_paused",
     "taskwatch_leader",
+    "taskwatch_tasks_cost_per_hour",
+    "taskwatch_actions_saved_cost_total",
 }
-"""What the issue asks the dashboard to show: tasks, API usage and throttling, scans, actions."""
+"""What the issues ask the dashboard to show: tasks, API usage and throttling, scans, actions, the
+estimated spend rate and what actions saved."""
 
 
 def dashboard() -> dict[str, Any]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -32,9 +32,11 @@ from prometheus_client import generate_latest
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
 
+from taskwatch.cost import Pricer
 from taskwatch.limiter import BucketStats
 from taskwatch.metrics.registry import Metrics, TaskGroup
-from taskwatch.models import SourceKey
+from taskwatch.models import Phase, SourceKey, Task
+from taskwatch.settings.prices import Prices
 from tests.components import promtool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,6 +70,8 @@ EXPECTED_ALERTS = {
     "TaskwatchDryRunLeftOn",
     "TaskwatchNoLeader",
     "TaskwatchJournalFailing",
+    "TaskwatchCredentialsRefreshFailing",
+    "TaskwatchSpendRateHigh",
 }
 
 
@@ -83,6 +87,17 @@ class _Buckets:
             kind = str(f.type)
             values[f.name] = "x" if "str" in kind else 1 if "int" in kind else 1.0
         return [BucketStats(**values)]
+
+
+class _Held:
+    """A role source stand-in holding credentials, so the expiry gauge has a sample."""
+
+    kind = "x"
+    observer: Callable[[str], None] | None = None
+    expires_at: float | None = 1.0
+
+
+_HELD = _Held()
 
 
 @cache
@@ -104,6 +119,10 @@ def exposition() -> Mapping[str, frozenset[str]]:
                 break
     metrics.publish_tasks(SourceKey("main", "mps", "global"), {("T", "S"): TaskGroup(1, 0.0)})
     metrics.watch_limiter(_Buckets())
+    metrics.watch_credentials("x", _HELD)
+    pull = Task("live", "main", "x", "t", "T", "enable", Phase.RUNNING, started=0.0)
+    live_priced = Pricer(Prices.model_validate({"live": {"per_hour": 1.0}}))
+    metrics.publish(SourceKey("main", "live", "x"), [pull], live_priced, 3600.0)
     text = generate_latest(metrics.registry).decode()
     labels: dict[str, set[str]] = {}
     for family in text_string_to_metric_families(text):
@@ -334,7 +353,13 @@ def test_failing_actions_are_aggregated_per_account_and_product_so_they_can_be_r
 
 
 @pytest.mark.parametrize(
-    "alert", ["TaskwatchScanStale", "TaskwatchTasksStuckWaiting", "TaskwatchLiveTaskRunningTooLong"]
+    "alert",
+    [
+        "TaskwatchScanStale",
+        "TaskwatchTasksStuckWaiting",
+        "TaskwatchLiveTaskRunningTooLong",
+        "TaskwatchSpendRateHigh",
+    ],
 )
 def test_the_runbooks_of_alerts_that_resolve_when_taskwatch_dies_name_the_alerts_that_cover_it(
     alert: str,

@@ -297,7 +297,8 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
         policy([{"staus": "WAITING"}]),
         "policies[0].filters[0].staus",
         "unknown filter 'staus' (did you mean 'status'?) (filters: type, status, "
-        "running_longer_than, waiting_longer_than, age, and, or, not, or {key, op, value})",
+        "running_longer_than, waiting_longer_than, age, cost_over, and, or, not, or "
+        "{key, op, value})",
     ),
     (
         "not with a list",
@@ -545,8 +546,8 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
         "policies[0].filters[0].key",
         "unknown key 'stauts' (did you mean 'status'?): a bare key is "
         "a virtual key (id, type, status, phase, account, region, product, age, running_for, "
-        "waiting_for) or an API field, which is CamelCase; write fields.x or detail.x for any "
-        "other",
+        "waiting_for), cost.so_far or cost.per_hour, or an API field, which is CamelCase; write "
+        "fields.x or detail.x for any other",
     ),
     (
         "a virtual key with parts",

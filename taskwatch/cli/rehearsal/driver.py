@@ -51,6 +51,7 @@ from taskwatch.actions.executor import Executor
 from taskwatch.actions.opening import journal_for
 from taskwatch.cli.rehearsal.virtual import Calendar, run_virtual
 from taskwatch.clock import Clock
+from taskwatch.cost import Pricer
 from taskwatch.emulator.populate import EmulatorCredential, Scenario
 from taskwatch.emulator.server import Emulator
 from taskwatch.errors import ConfigError
@@ -213,7 +214,9 @@ async def rehearse_here(
                 settings, endpoint=url, credential=scenario.credentials[0], journal=journal,
                 account=account, as_configured=as_configured,
             )  # fmt: skip
-            rules = compile_rules(rehearsed.policies, source=source)
+            rules = compile_rules(
+                rehearsed.policies, source=source, pricer=Pricer(rehearsed.prices)
+            )
             daemon = Supervisor(
                 rehearsed, clock=clock, metrics=Metrics(clock=clock),
                 rng=random.Random(seed), rules=rules, config_source=source,  # noqa: S311
