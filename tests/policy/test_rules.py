@@ -96,7 +96,8 @@ def test_the_commented_examples_of_the_example_file_compile() -> None:
     compiled = rules(*loaded["policies"])
     assert [r.product for r in compiled] == ["mps", "dlc", "live"]
     example, documented = compiled[0], rules(EXAMPLE_RULE)[0]
-    assert dataclasses.replace(example, exclude=None) == documented
+    assert dataclasses.replace(example, exclude=None, assume_runs_for=None) == documented
+    assert example.assume_runs_for == 6 * 3600
     assert example.exclude is not None
 
 
