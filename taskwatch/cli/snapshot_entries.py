@@ -42,7 +42,7 @@ from taskwatch.logs import scrub
 from taskwatch.models import Result, Task
 from taskwatch.products.dlc import decode_sql
 from taskwatch.products.mps import sub_object
-from taskwatch.products.timefmt import parse_epoch_ms, parse_iso
+from taskwatch.timefmt import parse_epoch_ms, parse_iso
 
 __all__ = ["Skip", "dlc_entry", "live_entry", "mps_entry"]
 

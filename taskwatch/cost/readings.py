@@ -4,18 +4,15 @@ use, never raises.
 The estimators read raw API records (``Task.fields``, ``Task.detail``) that the adapters keep as
 the API returned them; a field of the wrong type, a negative size, ``NaN`` or a garbled time makes
 that figure unknown (the task unpriced, with why), never an exception in a scan.
-
-``iso_time`` repeats ``taskwatch.products.timefmt.parse_iso`` (a layer above this one).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["at", "iso_time", "mapping", "number", "sequence"]
+__all__ = ["at", "mapping", "number", "sequence"]
 
 
 def number(value: object) -> float | None:
@@ -57,17 +54,3 @@ def at(value: object, *path: str | int) -> object:
                 return None
             value = found.get(step)
     return value
-
-
-def iso_time(value: object) -> float | None:
-    """Epoch seconds of an ISO 8601 time (naive: UTC); ``None`` for unset (MPS ``0000-``),
-    empty or unreadable values."""
-    if not isinstance(value, str) or not value.strip() or value.startswith("0000-"):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()

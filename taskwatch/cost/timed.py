@@ -17,8 +17,8 @@ keep (the estimate counts it as running from ``StartTime``).
 from __future__ import annotations
 
 from taskwatch.cost.figures import HOUR, Estimate
-from taskwatch.cost.readings import iso_time
 from taskwatch.models import Phase, Task
+from taskwatch.timefmt import parse_iso
 
 __all__ = ["live_pull", "mps_hourly"]
 
@@ -36,7 +36,7 @@ def live_pull(task: Task, now: float, rate: float, currency: str) -> Estimate:
     start = task.started
     if start is None:
         return Estimate(0.0, 0.0, currency, "not started")
-    end = iso_time(task.fields.get("EndTime"))
+    end = parse_iso(task.fields.get("EndTime"))
     if task.phase is Phase.RUNNING:
         stop = now if end is None else min(now, end)
         estimate = _ran(start, stop, rate, currency, running=True)
@@ -47,7 +47,7 @@ def live_pull(task: Task, now: float, rate: float, currency: str) -> Estimate:
     if task.phase is Phase.DONE:
         stop = task.finished if task.finished is not None else (end if end is not None else now)
         return _ran(start, stop, rate, currency, running=False)
-    updated = iso_time(task.fields.get("UpdateTime"))
+    updated = parse_iso(task.fields.get("UpdateTime"))
     stops = [t for t in (updated, now, end) if t is not None]
     estimate = _ran(start, min(stops), rate, currency, running=False)
     return Estimate(estimate.so_far, 0.0, currency, f"paused; {estimate.basis}")

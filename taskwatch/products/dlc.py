@@ -52,8 +52,8 @@ from taskwatch.products.base import AdapterBase, CallCounter, ScanResult
 from taskwatch.products.fanout import bounded_map
 from taskwatch.products.paging import PageGuard
 from taskwatch.products.shape import count, record_id, records, state, text
-from taskwatch.products.timefmt import parse_epoch_ms
 from taskwatch.tencent.errors import CallSite
+from taskwatch.timefmt import parse_epoch_ms
 
 PRODUCT = SPEC.name
 WINDOW = SPEC.window

@@ -46,8 +46,8 @@ from taskwatch.products.base import AdapterBase, CallCounter, ScanResult
 from taskwatch.products.fanout import bounded_map
 from taskwatch.products.paging import PageGuard
 from taskwatch.products.shape import count, mapping, record_id, records, text
-from taskwatch.products.timefmt import parse_iso
 from taskwatch.tencent.errors import CallSite, TaskNotFoundError
+from taskwatch.timefmt import parse_iso
 
 PRODUCT = SPEC.name
 DAY = 86400.0

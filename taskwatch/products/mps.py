@@ -48,8 +48,8 @@ from taskwatch.products.fanout import bounded_map
 from taskwatch.products.paging import PageGuard
 from taskwatch.products.shape import record_id, records, text
 from taskwatch.products.shape import token as _token
-from taskwatch.products.timefmt import MPS_UNSET, parse_iso
 from taskwatch.tencent.errors import CallSite, TaskNotFoundError
+from taskwatch.timefmt import MPS_UNSET, parse_iso
 
 PRODUCT = SPEC.name
 WINDOW = SPEC.window

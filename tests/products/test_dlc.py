@@ -31,7 +31,7 @@ from taskwatch.emulator.world import (
 from taskwatch.models import Phase, Result, SourceKey
 from taskwatch.products.base import CallCounter, Caller, PagingError
 from taskwatch.products.dlc import DlcAdapter, decode_sql, normalise
-from taskwatch.products.timefmt import parse_epoch_ms
+from taskwatch.timefmt import parse_epoch_ms
 from tests.emulator.harness import Running, fast_transport, running_emulator, taskwatch_client
 from tests.products.fakes import ScriptedCaller, Stepping
 

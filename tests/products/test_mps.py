@@ -18,8 +18,8 @@ from taskwatch.emulator.world import MpsTask, Plan, World
 from taskwatch.models import Phase, Result, SourceKey, Task
 from taskwatch.products.base import CallCounter, Caller, PagingError
 from taskwatch.products.mps import MpsAdapter, normalise, normalise_detail, result_of
-from taskwatch.products.timefmt import parse_iso
 from taskwatch.tencent.errors import ServerError, TaskNotFoundError
+from taskwatch.timefmt import parse_iso
 from tests.emulator.harness import Running, fast_transport, running_emulator, taskwatch_client
 from tests.products.fakes import ScriptedCaller, Stepping
 
