@@ -10,7 +10,8 @@ read as a stalled loop.
 :meth:`Leading.swap` (a reload has installed a new runtime) retires the running loops: each
 finishes the cycle in flight (``Loop.retire``: a cut cycle would be lost until the next tick),
 then the new runtime's loops start, each on the tick its source had due. :meth:`Leading.stop`
-cancels at once, a retirement in progress included.
+cancels at once, a retirement in progress included. A source's deadline timers
+(:mod:`taskwatch.timers`) run beside its loop and stop with it: a follower fires none.
 
 Not guaranteed: a swap does not wait for a follower: it has no loop running, and the new loops
 start when it leads.
@@ -97,5 +98,9 @@ class Leading:
                 loops.cancel_scope.cancel()
 
     async def _loop(self, source: Source) -> None:
+        """The source's loop and, beside it, its deadline timers: both end together."""
         rng = random.Random(self._rng.random())  # noqa: S311 - jitter
-        await source.loop.run(clock=self._clock, rng=rng)
+        async with anyio.create_task_group() as timers:
+            timers.start_soon(source.cycle.run_timers, name=f"timers:{source.name}")
+            await source.loop.run(clock=self._clock, rng=rng)
+            timers.cancel_scope.cancel()

@@ -56,6 +56,7 @@ from taskwatch.services import Services, build_notifier, effective
 from taskwatch.settings import Settings, load_settings
 from taskwatch.tencent import catalog
 from taskwatch.tencent.client import TencentClient
+from taskwatch.timers import Deadlines
 from taskwatch.watch import Watcher
 from taskwatch.web.webconfig import load_web_config
 
@@ -208,6 +209,16 @@ def build_runtime(
             )
         watcher.pricer = rt.pricer
         cycle = Cycle(watcher, services.executor, after=after_cycle)
+        if old is not None and old.cycle.watcher is watcher:  # same tasks: same timers, lock
+            cycle.deadlines, cycle.lock = old.cycle.deadlines, old.cycle.lock
+        if not settings.actions.timers:
+            cycle.deadlines = None
+        elif cycle.deadlines is None:
+            cycle.deadlines = Deadlines(source=adapter.source, clock=clock, metrics=metrics,
+                                        horizon=horizon_for(ps.interval))  # fmt: skip
+        if cycle.deadlines is not None:
+            cycle.deadlines.horizon = horizon_for(ps.interval)
+            cycle.deadlines.limit = settings.actions.max_timers
         loop = Loop(
             name=name,
             interval=ps.interval,
@@ -224,6 +235,12 @@ def build_runtime(
             if gone.name not in kept:
                 metrics.forget(gone.watcher.source)
     return rt
+
+
+def horizon_for(interval: float) -> float:
+    """How far ahead a source's timers are planned: two intervals and a minute, so a deadline is
+    planned by at least one scan before it falls (and a skipped scan loses none)."""
+    return 2 * interval + 60.0
 
 
 def _skipped(metrics: Metrics, source: SourceKey, _ticks: int) -> None:

@@ -22,6 +22,8 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import structlog
+
 from taskwatch.actions.backend import IN_FLIGHT
 from taskwatch.actions.executor import Executor
 from taskwatch.actions.journal import Journal
@@ -35,6 +37,8 @@ from taskwatch.policy.rules import Rule
 from taskwatch.settings import Settings
 from taskwatch.tencent.transport import Timeouts, Transport
 from taskwatch.tenure import Tenure
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(slots=True)
@@ -186,3 +190,17 @@ def build_notifier(settings: Settings, *, clock: Clock, metrics: Metrics) -> Not
     if not targets:
         return None
     return Notifier(targets, clock=clock, on_result=metrics.notification)
+
+
+def warn_dry_run(rules: list[Rule], *, at: str) -> None:
+    """``--dry-run`` holds: say how many enforcing policies it overrides (and which), at start
+    and at every reload (a reloaded file may bring new ones)."""
+    enforcing = [r.name for r in rules if r.enforce]
+    log.warning(
+        "dry_run.overriding",
+        at=at,
+        enforcing=len(enforcing),
+        policies=enforcing,
+        note="--dry-run: every policy acts as dry-run in this process; nothing is aborted, "
+        "cancelled or deleted",
+    )

@@ -4,10 +4,11 @@ The supervisor builds nothing itself: :func:`~taskwatch.services.build_services`
 long-lived parts once, :func:`~taskwatch.runtime.build_runtime` makes a :class:`Runtime` from each
 configuration, :class:`~taskwatch.health.Health` answers the probes, the status page and systemd.
 One anyio task group holds the HTTP server, the signal handler, the systemd watchdog, the elector,
-the webhook notifier host (one for the daemon's whole life), and an inner group with one loop per
-source; each loop calls its source's :class:`~taskwatch.cycle.Cycle` (scan, then act). Parts get
-their dependencies by keyword (clock, metrics, transport), so tests build a supervisor against the
-emulator with a fresh registry and run one cycle (:meth:`Supervisor.run_once`) or the real loops.
+the task-notification intake (:mod:`taskwatch.hinting`), the webhook notifier host (one for the
+daemon's whole life), and an inner group with one loop per source; each loop calls its source's
+:class:`~taskwatch.cycle.Cycle` (scan, then act). Parts get their dependencies by keyword (clock,
+metrics, transport), so tests build a supervisor against the emulator with a fresh registry and
+run one cycle (:meth:`Supervisor.run_once`) or the real loops.
 
 **Reload** (SIGHUP; ``POST /-/reload`` with ``http.lifecycle``): the file is read and validated
 again (policies compiled); a bad file changes nothing (the last good configuration stays, the
@@ -56,6 +57,7 @@ from taskwatch.clock import Clock, SystemClock
 from taskwatch.cost import Pricer
 from taskwatch.errors import ConfigError, StoreError
 from taskwatch.health import Health
+from taskwatch.hinting import Intake
 from taskwatch.leader.election import Elector
 from taskwatch.leading import Leading
 from taskwatch.limiter import BucketStats
@@ -64,7 +66,7 @@ from taskwatch.models import Switch
 from taskwatch.policy.rules import Rule, compile_rules
 from taskwatch.runtime import Runtime, Source, build_runtime
 from taskwatch.runtime import load_config as load_config
-from taskwatch.services import build_services
+from taskwatch.services import build_services, warn_dry_run
 from taskwatch.settings import Settings
 from taskwatch.tencent.transport import Transport
 from taskwatch.watch import CycleReport
@@ -122,7 +124,7 @@ class Supervisor:
             dry_run=dry_run,
         )
         if dry_run:
-            _dry_run_warning(rules, at="start")
+            warn_dry_run(rules, at="start")
         started = self.clock.now().timestamp()
         self.health = Health(lambda: self.runtime, systemd=self.systemd, started_wall=started)
         self.runtime: Runtime = self._build(settings, rules, previous=None)
@@ -132,6 +134,13 @@ class Supervisor:
             clock=self.clock,
             rng=self.rng,
             on_lead=self.services.tenure.reset,
+        )
+        self.intake = Intake(
+            settings=lambda: self.settings,
+            sources=lambda: self.runtime.sources,
+            leading=self.elector.is_leader,
+            metrics=self.metrics,
+            clock=self.clock,
         )
         self.metrics.watch_limiter(self)
         self.metrics.config_loaded(True)
@@ -228,6 +237,7 @@ class Supervisor:
                 controls=self,
                 status=self.health,
                 lifecycle=self.settings.http.lifecycle,
+                events=self.intake.on_main_listener(),
             )
         )
         replica = self.services.identity
@@ -238,6 +248,7 @@ class Supervisor:
         async with self.transport:
             await http.start(self.settings.http.listen, web_config=web_config)
             try:
+                await self.intake.start(web_config)
                 async with anyio.create_task_group() as tg:
                     if signals:  # before announcing: an early SIGHUP must reload
                         await tg.start(self._signals, name="signals")
@@ -245,6 +256,7 @@ class Supervisor:
                         tg.start_soon(self._watchdog, interval / 2, name="watchdog")
                     tg.start_soon(self.elector.run, name="elector")
                     tg.start_soon(self.notifications.run, name="notifications")
+                    tg.start_soon(self.intake.run, name="hints")
                     log.info(
                         "taskwatch.started",
                         listen=http.url,
@@ -262,6 +274,7 @@ class Supervisor:
                     if self.services.lease_store is not None:
                         await self.services.lease_store.close()
                 with anyio.move_on_after(STOP_GRACE, shield=True):
+                    await self.intake.stop()
                     await http.stop()
                 log.info("taskwatch.stopped")
 
@@ -339,9 +352,10 @@ class Supervisor:
             if getattr(settings, key) != getattr(self.settings, key):
                 log.warning("config.restart_needed", key=key)
         if self.services.dry_run:
-            _dry_run_warning(rules, at="reload")
+            warn_dry_run(rules, at="reload")
         if web is not None and self.web_config is not None:
             self.web_config.swap(web)
+        self.intake.reload(settings)
         previous, self.runtime = self.runtime, self._build(settings, rules, previous=self.runtime)
         self.runtime.install(previous)
         self.metrics.config_loaded(True)
@@ -363,20 +377,6 @@ class Supervisor:
 
     def status_snapshot(self) -> StatusSnapshot:
         return self.health.status_snapshot()
-
-
-def _dry_run_warning(rules: list[Rule], *, at: str) -> None:
-    """``--dry-run`` holds: say how many enforcing policies it overrides (and which), at start
-    and at every reload (a reloaded file may bring new ones)."""
-    enforcing = [r.name for r in rules if r.enforce]
-    log.warning(
-        "dry_run.overriding",
-        at=at,
-        enforcing=len(enforcing),
-        policies=enforcing,
-        note="--dry-run: every policy acts as dry-run in this process; nothing is aborted, "
-        "cancelled or deleted",
-    )
 
 
 def _switch_view(switch: Switch) -> dict[str, Any]:

@@ -163,6 +163,34 @@ class Tracker:
             }
         return first_time
 
+    def observe(self, task: Task) -> list[Task]:
+        """One task described between cycles (a hint): merged as a cycle would merge it. Active,
+        it replaces its entry: with the detail's fingerprint when its status moved (the listing
+        will show the same record, so the next cycle describes it again only if list and detail
+        disagree), else keeping the list record's, which the next cycle compares; a task not
+        known yet, or known ended, is watched from now (a fresh detail revives, as in
+        :meth:`merge`). Ended, it leaves the active and
+        presumed maps and is recorded finished, with its last list fingerprint as :attr:`stale`
+        (a listing that still shows the old record causes no call). Returns it when this is the
+        first time it is seen ended (as :meth:`commit`), else nothing."""
+        before = self.active.get(task.id) or self.presumed.get(task.id)
+        if task.phase is not Phase.DONE:
+            moved = before is None or before.status != task.status
+            kept = (
+                task if before is None or moved else replace(task, fingerprint=before.fingerprint)
+            )
+            self.active[task.id] = kept
+            self.presumed.pop(task.id, None)
+            return []
+        self.active.pop(task.id, None)
+        self.presumed.pop(task.id, None)
+        if before is not None:
+            self.stale[task.id] = before.fingerprint
+        if task.id in self.finished:
+            return []
+        self.finished[task.id] = task.created if task.created is not None else 0.0
+        return [task]
+
     def presume(self, tasks: Iterable[Task], now: float) -> list[Task]:
         """Keep ``tasks`` (last seen active, now shown by no API call) as presumed active since
         ``now``, out of :attr:`active`; returns them as kept."""

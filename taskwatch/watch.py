@@ -24,11 +24,9 @@ failing the cycle, so at scale one unlucky call cannot stop every cycle (with 80
 30 % faults, a cycle that needs all of them to succeed practically never does). A failed cycle
 changes nothing: the tracker keeps the last good state, the task gauges keep the last
 good values (a failed scan is never reported as zero tasks), and the failure is counted by reason
-(``taskwatch_scan_errors_total``). A streak of failures is logged once: the first failed cycle
-(or one failing for another reason) at error, repeats at debug with a reminder at error every
-``FAILURE_REMINDER`` seconds, and ``cycle.recovered`` when a cycle works again, so an outage of
-hours is a few clear lines, not thousands. One canonical log line per cycle says what it cost and
-what it saw.
+(``taskwatch_scan_errors_total``). A streak of failures is logged once
+(:mod:`taskwatch.scanfailures`), so an outage of hours is a few clear lines, not thousands. One
+canonical log line per cycle says what it cost and what it saw.
 """
 
 from __future__ import annotations
@@ -47,29 +45,17 @@ from taskwatch.metrics.costs import estimate_of
 from taskwatch.metrics.registry import Metrics
 from taskwatch.models import ACTIONABLE_WHEN_DONE, Outcome, Phase, SourceKey, Task
 from taskwatch.products.base import Adapter, CallCounter
+from taskwatch.scanfailures import FailureLog
 from taskwatch.tracker import Tracker, diff
 
 log = structlog.get_logger(__name__)
 
 REFRESH_CHUNK = 50
 """Tasks per refresh call of the adapter (DLC looks up 50 ids per API call)."""
-FAILURE_REMINDER = 300.0
-"""Seconds (loop time) between error lines while a source keeps failing for the same reason."""
 EDGE = 300.0
 """Seconds before the end of its list window from which a task that leaves the active listing is
 taken to have aged out of it rather than ended: the API refuses requests signed more than five
 minutes off its clock, so taskwatch's clock and the API's agree within that."""
-
-
-@dataclass(slots=True)
-class _Streak:
-    """Consecutive failed cycles of one source, for logging each streak once."""
-
-    reason: str
-    """The error's class and API code."""
-    since_wall: float
-    cycles: int = 1
-    reminded: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +105,9 @@ class Watcher:
     """Ended tasks the last scan still listed (Live only: they remain until deleted)."""
     _next_sweep: float | None = None
     _baselined: bool = False
-    _streak: _Streak | None = None
+    _failures: FailureLog = field(init=False)
+    _during: dict[str, Task] = field(default_factory=dict)
+    """Tasks described by hints while a scan was in flight (merged after its commit)."""
     _scan: tuple[float, CallCounter] | None = None
     """The cycle in progress (its start and calls), left set if it is cancelled mid-scan."""
     _outlives: float | None = field(init=False, default=None)
@@ -128,6 +116,7 @@ class Watcher:
 
     def __post_init__(self) -> None:
         self.tracker = Tracker(window=self.adapter.window)
+        self._failures = FailureLog(str(self.source))
         spec = catalog.PRODUCTS.get(self.source.product)
         self._outlives = None if spec is None else spec.outlives
         self._ended_status = spec.ended[0] if spec is not None and spec.ended else None
@@ -163,6 +152,36 @@ class Watcher:
             self.metrics.publish(self.source, self.actionable(), self.pricer, now)
         return len(settled)
 
+    async def look(self, task_id: str) -> Task | None:
+        """Describe one task now (a hint said it may have changed), under the account's limiter:
+        a tracked task keeps its list record; ``None`` if the API does not know it."""
+        calls = CallCounter()
+        known = self.tracker.active.get(task_id) or self.tracker.presumed.get(task_id)
+        if known is None:
+            return await self.adapter.describe(task_id, calls)
+        found = await self.adapter.refresh([known], calls)
+        return found[0] if found else None
+
+    def observe(self, task: Task) -> None:
+        """A task described between cycles (:meth:`look`): merged into the tracker at once (an
+        end is observed now, once), the gauges published when its phase changed. During a scan
+        it is also kept aside and merged again after the scan's commit: it is newer than what
+        the scan listed."""
+        now = self.clock.now().timestamp()
+        tracker = self.tracker
+        before = tracker.active.get(task.id) or tracker.presumed.get(task.id)
+        for ended in tracker.observe(task):
+            self.metrics.task_finished(ended, estimate_of(self.pricer, ended, now))
+        if self._scan is not None:
+            self._during[task.id] = task
+        if self.source.product in ACTIONABLE_WHEN_DONE:
+            if task.phase is Phase.DONE:
+                self.listed_done[task.id] = task
+            else:
+                self.listed_done.pop(task.id, None)
+        if before is None or before.phase is not task.phase or before.status != task.status:
+            self.metrics.publish(self.source, self.actionable(), self.pricer, now)
+
     @property
     def ready(self) -> bool:
         """At least one cycle succeeded."""
@@ -180,6 +199,7 @@ class Watcher:
         started = self.clock.monotonic()
         calls = CallCounter()
         self._scan = (started, calls)
+        self._during = {}
         try:
             report = await self._cycle(calls, started)
         except TaskwatchError as exc:
@@ -213,8 +233,6 @@ class Watcher:
             error=type(exc).__name__,
             message=str(exc),
         )
-        now = self.clock.monotonic()
-        streak = self._streak
         fields = {
             "source": str(self.source),
             "error": report.error,
@@ -228,32 +246,8 @@ class Watcher:
             ),
         }
         reason = f"{report.error}:{getattr(exc, 'code', '')}"  # another API code is news too
-        if streak is None or streak.reason != reason:
-            self._streak = _Streak(reason, self.clock.now().timestamp(), reminded=now)
-            log.error(
-                "cycle.failed",
-                **fields,
-                note="repeats of this failure are logged at debug until a cycle succeeds",
-            )
-        else:
-            streak.cycles += 1
-            if now - streak.reminded >= FAILURE_REMINDER:
-                streak.reminded = now
-                log.error("cycle.still_failing", failed_cycles=streak.cycles, **fields)
-            else:
-                log.debug("cycle.failed", failed_cycles=streak.cycles, **fields)
+        self._failures.failed(reason, fields, clock=self.clock)
         return report
-
-    def _recovered(self) -> None:
-        streak, self._streak = self._streak, None
-        if streak is not None:
-            log.warning(
-                "cycle.recovered",
-                source=str(self.source),
-                error=streak.reason,
-                failed_cycles=streak.cycles,
-                failing_for=round(self.clock.now().timestamp() - streak.since_wall, 1),
-            )
 
     async def _refresh(self, tasks: list[Task], calls: CallCounter) -> tuple[list[Task], set[str]]:
         """Detail for ``tasks``, in chunks of ``REFRESH_CHUNK``: a chunk whose calls fail (after
@@ -332,6 +326,9 @@ class Watcher:
         tracker.remember(baseline)  # history before taskwatch looked: recorded, not observed
         listed = {k: t for k, t in scan.active.items() if k not in deferred}
         first_time = tracker.commit(active, ended, listed=listed)
+        during, self._during = self._during, {}
+        for task in during.values():  # described by a hint while this scan ran: newer
+            first_time += tracker.observe(task)
         for task in first_time:
             self.metrics.task_finished(task, estimate_of(self.pricer, task, now_wall))
         self._presume(outlived, now_wall)
@@ -344,7 +341,7 @@ class Watcher:
             self.listed_done = {k: t for k, t in scan.finished.items() if k not in tracker.active}
         self.metrics.publish(self.source, self.actionable(), self.pricer, now_wall)
         self.last_success_wall = now_wall
-        self._recovered()
+        self._failures.recovered(clock=self.clock)
         report = CycleReport(
             source=self.source,
             seconds=self.clock.monotonic() - started,

@@ -464,6 +464,11 @@ def full(metrics: Metrics, clock: ManualClock) -> None:
     metrics.watch_credentials("acct-a", _HELD)
     assert _HELD.observer is not None
     _HELD.observer("failed")
+    metrics.event("mps", "WorkflowTask", "accepted")
+    metrics.event_lag("mps", 0.2)
+    metrics.timers_pending(MPS, 3)
+    metrics.timer_fired(MPS, "acted")
+    metrics.timer_lateness(0.004)
 
 
 class HeldCredentials:
@@ -531,6 +536,11 @@ def test_every_family_is_named_taskwatch_and_promtool_finds_the_exposition_lint_
         "taskwatch_tasks_cost",
         "taskwatch_actions_saved_cost",
         "taskwatch_actions_saved_cost_per_hour",
+        "taskwatch_events",
+        "taskwatch_event_describe_lag_seconds",
+        "taskwatch_timers_pending",
+        "taskwatch_timers_fired",
+        "taskwatch_timer_lateness_seconds",
     }
     done = promtool("check", "metrics", stdin=generate_latest(registry))
     assert done.returncode == 0, done.stdout + done.stderr

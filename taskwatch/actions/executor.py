@@ -37,7 +37,7 @@ first one may have worked.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import anyio
@@ -106,6 +106,8 @@ class Executor:
     """Sources whose grace streaks were restored from the journal."""
     _would: set[StreakKey] = field(default_factory=set)
     """Dry-run decisions already recorded in this match streak (recorded once, like actions)."""
+    _budgets: dict[str, Budget] = field(default_factory=dict)
+    """Each source's budget of its last cycle, which its reactions share until the next."""
     streaks: FailureStreaks = field(default_factory=FailureStreaks)
     guard: JournalGuard = field(init=False)
     """The journal as the executor uses it; its :meth:`~JournalGuard.view` feeds ``/readyz``."""
@@ -158,8 +160,16 @@ class Executor:
         re-describes their tasks before anything is sent again. How many."""
         return self.guard.reconcile()
 
-    async def run(self, adapter: Adapter, tasks: Iterable[Task]) -> list[ActionReport]:
-        """Evaluate and act on one source's active tasks (after a successful scan)."""
+    async def run(
+        self, adapter: Adapter, tasks: Iterable[Task], *, scope: Collection[str] | None = None
+    ) -> list[ActionReport]:
+        """Evaluate and act on one source's active tasks (after a successful scan).
+
+        ``scope``: a reaction between cycles (a deadline timer fired, a hint was described):
+        ``tasks`` are the current observations of those ids that are still active (an id
+        without one has ended). Only their grace streaks may end, and the caps count against
+        the source's last cycle's budget: ``per_cycle`` and ``max_per_cycle`` hold per polling
+        interval, however many reactions fall in it."""
         source = adapter.source
         rules = [r for r in self.rules if r.product == source.product]
         if not rules:
@@ -173,10 +183,13 @@ class Executor:
             refused = exc
         if refused is None:
             await self.guard.flush()  # outcomes the journal refused earlier
-            await self.actor.settle(adapter, {t.id for t in active}, now)
-        pending = await self._due(rules, active, str(source), now, journal=refused is None)
+            if scope is None:
+                await self.actor.settle(adapter, {t.id for t in active}, now)
+        pending = await self._due(
+            rules, active, str(source), now, journal=refused is None, scope=scope
+        )
         reports: list[ActionReport] = []
-        budget = Budget(self.max_per_cycle, len(active))
+        budget = self._budget(str(source), len(active), scope)
         calls = CallCounter()
         for round_ in range(1, self.attempts + 1):
             again: list[Due] = []
@@ -223,6 +236,7 @@ class Executor:
         now: float,
         *,
         journal: bool = True,
+        scope: Collection[str] | None = None,
     ) -> list[Due]:
         """The engine's decisions that are due by grace, paired with their rule, oldest task
         first. Streaks that ended forget their dry-run record and end their failure streak.
@@ -231,7 +245,7 @@ class Executor:
         decisions = [d for task in active for d in evaluate(rules, task, now=now)]
         if journal:
             await self._restore_grace(source)
-        graced = self.grace.observe(source, decisions, now)
+        graced = self.grace.observe(source, decisions, now, only=scope)
         if journal:
             await self._keep_grace(source, graced, now)
         for decision in graced.started:
@@ -245,6 +259,15 @@ class Executor:
         due = [(by_name[d.policy], d) for d in graced.due]
         due.sort(key=lambda rd: (rd[1].task.started or rd[1].task.created or now, rd[1].task.id))
         return due
+
+    def _budget(self, source: str, active: int, scope: Collection[str] | None) -> Budget:
+        """A cycle's new budget, kept for the reactions until the next cycle; a reaction's, the
+        kept one (a fresh one if the source has not had a cycle yet)."""
+        kept = self._budgets.get(source)
+        if scope is not None and kept is not None:
+            return kept
+        budget = self._budgets[source] = Budget(self.max_per_cycle, active)
+        return budget
 
     async def _restore_grace(self, source: str) -> None:
         """At this process's first cycle of ``source``: the streaks the journal kept (a restart,

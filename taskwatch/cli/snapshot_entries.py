@@ -11,7 +11,9 @@ always written.
 Secrets: every string goes through :func:`taskwatch.logs.scrub`, the one scrubbing function (keys
 that say what they are, ``NotifyKey=…``, signed-URL parameters, a URL's ``user:password@``, every
 secret taskwatch loaded). Structures the format does not carry (MPS ``TaskNotifyConfig``, an S3
-input's keys) are never read, so nothing of them is written.
+input's keys) are never read, so nothing of them is written. A Live task's ``CallbackUrl`` is not
+written either: the emulator calls the URLs its tasks name, and a rehearsal or a demo of a
+snapshot must not call a real webhook.
 
 A task the format cannot hold (a status, type, source type or region the emulator does not know,
 Live times the API would refuse) is skipped with a reason: :class:`Skip`. Not carried, because no
@@ -244,7 +246,7 @@ _REGIONS = Options().live_regions
 _LIVE_FIELDS = {
     "source_type": "SourceType", "source_urls": "SourceUrls", "domain": "DomainName",
     "app": "AppName", "stream": "StreamName", "region": "Region", "created_by": "CreateBy",
-    "comment": "Comment", "callback_url": "CallbackUrl",
+    "comment": "Comment",
 }  # fmt: skip
 
 

@@ -25,6 +25,10 @@ Decisions the reference leaves open ([inferred], reference §7):
 
 The server ticks the world before every call; the handlers read it as it stands.
 
+A task with a ``CallbackUrl`` is sent the pull-stream callbacks of its ``CallbackEvents``
+(``TaskStart`` at StartTime, ``TaskExit`` at EndTime, on pause and on deletion while active):
+the world announces them, :mod:`taskwatch.emulator.notify` writes them.
+
 Not guaranteed: VodLoopTimes does not end a task early; streams are not really pulled.
 """
 
@@ -166,7 +170,7 @@ def task_info(t: LiveTask, now: float, *, single: bool) -> dict[str, Any]:
         "CreateBy": t.created_by,
         "UpdateBy": t.created_by,
         "CallbackUrl": t.callback_url,
-        "CallbackEvents": ["TaskStart", "TaskExit"] if t.callback_url else [],
+        "CallbackEvents": list(t.callback_events) if t.callback_url else [],
         "CallbackInfo": None,
         "ErrorInfo": None,
         "Status": t.status,

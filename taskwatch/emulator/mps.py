@@ -35,8 +35,10 @@ current from the world's change notices (``World.mps_listeners``) by re-filing o
 changed. The window, ``StartTime``/``EndTime`` and the token then cut a sorted list by bisection,
 so a page costs O(log n + Limit) plus O(log n) per task changed since the previous call.
 
-Not modelled: ``TaskNotifyConfig`` (always ``null``), AI and other non-transcode sub-results
-(always ``[]``/``null``), ``LiveScheduleTask`` and ``ExtractBlindWatermarkTask`` tasks.
+``TaskNotifyConfig`` echoes the task's notify configuration (:func:`mps_detail.notify_config`).
+
+Not modelled: AI and other non-transcode sub-results (always ``[]``/``null``),
+``LiveScheduleTask`` and ``ExtractBlindWatermarkTask`` tasks.
 """
 
 from __future__ import annotations
@@ -271,7 +273,7 @@ def describe_task_detail(world: World, params: dict[str, Any], ctx: CallContext)
     if render is not None:
         answer[task.task_type] = render(task, world.now())
     answer.update(
-        TaskNotifyConfig=None,
+        TaskNotifyConfig=mps_detail.notify_config(task),
         TasksPriority=task.priority,
         SessionId=task.session_id,
         SessionContext=task.session_context,

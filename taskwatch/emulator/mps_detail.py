@@ -11,6 +11,11 @@ with its ``Progress`` and ``Output``, an edit's output probe) are
 :mod:`taskwatch.emulator.mps_media`'s; the action itself, and which renderer answers which type,
 are :mod:`taskwatch.emulator.mps`'s.
 
+``TaskNotifyConfig`` (:func:`notify_config`) echoes a task's notify configuration with every
+field of SDK 3.1.19x's model, ``NotifyKey`` included, as the real API does (reference §12: the
+key is a secret everywhere else); ``null`` for a task without one. A live stream processing task
+echoes the same model (``DescribeTaskDetail`` has no ``LiveStreamTaskNotifyConfig``).
+
 Not modelled: AI and other non-transcode sub-results (always ``[]``/``null``).
 """
 
@@ -21,7 +26,7 @@ from typing import Any
 from taskwatch.emulator.mps_media import edit_output_meta, input_meta, storage, transcodes
 from taskwatch.emulator.world import MpsTask
 
-__all__ = ["edit", "live", "schedule", "workflow"]
+__all__ = ["edit", "live", "notify_config", "schedule", "workflow"]
 
 
 def _head(t: MpsTask, err_code: int, message: str) -> dict[str, Any]:
@@ -86,3 +91,21 @@ def edit(t: MpsTask, _now: float) -> dict[str, Any]:
 def live(t: MpsTask, _now: float) -> dict[str, Any]:
     url = t.url or f"rtmp://live.example.com/live/{t.task_id}"
     return {**_head(t, t.err_code, t.message), "Url": url}
+
+
+def notify_config(t: MpsTask) -> dict[str, Any] | None:
+    """The task's ``TaskNotifyConfig``; the queue fields of a URL notification are empty."""
+    n = t.notify
+    if n is None:
+        return None
+    return {
+        "NotifyType": n.type,
+        "NotifyMode": n.mode,
+        "NotifyUrl": n.url,
+        "CmqModel": "",
+        "CmqRegion": "",
+        "TopicName": "",
+        "QueueName": "",
+        "AwsSQS": None,
+        "NotifyKey": n.key,
+    }

@@ -18,7 +18,10 @@ imported from here; the task, generator and credential entries are read in
 :mod:`taskwatch.emulator.scenario_sections`; the vocabulary and the readers of plain values are in
 :mod:`taskwatch.emulator.scenario_values`; the parsed model and the populating of a world in
 :mod:`taskwatch.emulator.populate`, which :class:`Scenario` here extends with the instance's CAM
-role (the ``metadata`` section, :class:`taskwatch.emulator.metadata.InstanceRole`).
+role (the ``metadata`` section, :class:`taskwatch.emulator.metadata.InstanceRole`) and the
+notification faults (the ``notifications`` section, read in
+:mod:`taskwatch.emulator.scenario_notify`; a task's ``notify`` and a Live task's
+``callback_events`` are read with their entries).
 
 Not guaranteed: that a world stays as written after the first ``tick()``. A copy whose drawn wait
 or run has already elapsed at the start moves on at the first tick, with the timestamps it would
@@ -37,7 +40,9 @@ import yaml
 from taskwatch.emulator import populate, scenario_values
 from taskwatch.emulator.faults import fault_from_mapping
 from taskwatch.emulator.metadata import InstanceRole
+from taskwatch.emulator.notify_config import NotifyFaults
 from taskwatch.emulator.populate import EmulatorCredential, GeneratorSpec, TaskSpec
+from taskwatch.emulator.scenario_notify import read_notifications
 from taskwatch.emulator.scenario_sections import (
     credentials,
     generator,
@@ -83,26 +88,35 @@ __all__ = [
     "instance_role_of",
     "load_scenario",
     "loads_scenario",
+    "notify_faults_of",
     "parse_scenario",
 ]
 
-TOP_KEYS = (*scenario_values.TOP_KEYS, "metadata")
-"""Every top-level key: the world's (:mod:`taskwatch.emulator.scenario_values`) and the
-instance's (``metadata``, read here because :class:`Scenario` carries it)."""
+TOP_KEYS = (*scenario_values.TOP_KEYS, "metadata", "notifications")
+"""Every top-level key: the world's (:mod:`taskwatch.emulator.scenario_values`), the instance's
+(``metadata``) and the notification faults (``notifications``), read here because
+:class:`Scenario` carries them."""
 
 
 @dataclass(frozen=True, slots=True)
 class Scenario(populate.Scenario):
-    """A parsed scenario (:class:`taskwatch.emulator.populate.Scenario`) and the CAM role of the
-    emulated instance (the ``metadata`` section), which the world does not hold."""
+    """A parsed scenario (:class:`taskwatch.emulator.populate.Scenario`), the CAM role of the
+    emulated instance (the ``metadata`` section) and what goes wrong with notifications (the
+    ``notifications`` section), which the world does not hold."""
 
     metadata: InstanceRole = field(default_factory=InstanceRole)
+    notifications: NotifyFaults = field(default_factory=NotifyFaults)
 
 
 def instance_role_of(scenario: populate.Scenario) -> InstanceRole:
     """The instance role ``scenario`` asks for; the default one for a scenario built without
     this module (a world-only :class:`taskwatch.emulator.populate.Scenario`)."""
     return scenario.metadata if isinstance(scenario, Scenario) else InstanceRole()
+
+
+def notify_faults_of(scenario: populate.Scenario) -> NotifyFaults:
+    """The notification faults ``scenario`` asks for; none for a world-only scenario."""
+    return scenario.notifications if isinstance(scenario, Scenario) else NotifyFaults()
 
 
 def parse_scenario(mapping: object, *, source: str = "<string>") -> Scenario:
@@ -156,6 +170,9 @@ def parse_scenario(mapping: object, *, source: str = "<string>") -> Scenario:
         generators=tuple(generators),
         source=source,
         metadata=instance_role(top.get("metadata"), root / "metadata"),
+        notifications=read_notifications(
+            top.get("notifications"), root / "notifications", seed=seed
+        ),
     )
 
 

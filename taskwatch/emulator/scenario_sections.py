@@ -24,6 +24,7 @@ from taskwatch.durations import format_duration
 from taskwatch.emulator.actions import DAY, Options
 from taskwatch.emulator.metadata import DEFAULT_ROLE, MAX_LIFETIME, InstanceRole
 from taskwatch.emulator.populate import EmulatorCredential, GeneratorSpec, TaskSpec
+from taskwatch.emulator.scenario_notify import notify_of, read_callback_events
 from taskwatch.emulator.scenario_usage import USAGE_KEYS, read_usage
 from taskwatch.emulator.scenario_values import (
     DLC_FIELDS,
@@ -80,10 +81,10 @@ def read_id(t: Mapping[str, Any], at: At) -> str | None:
 
 def mps_or_dlc_task(product: Product, raw: object, at: At) -> TaskSpec:
     kinds = MPS_FIELDS if product == "mps" else DLC_FIELDS
-    extra = ["type", "aborted", *MPS_OUTCOME] if product == "mps" else []
+    extra = ["type", "aborted", "notify", *MPS_OUTCOME] if product == "mps" else []
     known = [*TIMES, "id", "status", "failure_ratio", *extra, *kinds, *USAGE_KEYS[product]]
     t = read_table(raw, at, known)
-    fields = read_product_fields(t, at, kinds)
+    fields = read_product_fields(t, at, kinds) | notify_of(t, at)
     if "err_code" in t:
         fields["err_code"] = read_int(t["err_code"], at / "err_code")
     if "message" in t:
@@ -165,6 +166,7 @@ def live_task(raw: object, at: At, options: Options) -> TaskSpec:
     known = ["count", "id", "created", "spread", "start", "end", "updated", "status", *LIVE_FIELDS]
     t = read_table(raw, at, known)
     fields = read_product_fields(t, at, LIVE_FIELDS)
+    read_callback_events(fields, at)
     if "region" in fields:
         read_choice(fields["region"], at / "region", sorted(options.live_regions))
     status = read_choice(t.get("status", "enable"), at / "status", LIVE_STATUSES)
@@ -191,11 +193,12 @@ def live_task(raw: object, at: At, options: Options) -> TaskSpec:
 def generator(product: Product, raw: object, at: At, options: Options) -> GeneratorSpec:
     kinds = {"mps": MPS_FIELDS, "dlc": DLC_FIELDS, "live": LIVE_FIELDS}[product]
     known = ["every", "after", "wait", "duration", "limit", *GENERATOR_KEYS[product], *kinds,
-             *USAGE_KEYS[product]]  # fmt: skip
+             *USAGE_KEYS[product], *(["notify"] if product == "mps" else [])]  # fmt: skip
     t = read_table(raw, at, known)
     if "every" not in t:
         (at / "every").fail("required: how often a task is created, e.g. 30s")
-    template = read_product_fields(t, at, kinds)
+    template = read_product_fields(t, at, kinds) | notify_of(t, at)
+    read_callback_events(template, at)
     if "region" in template:
         read_choice(template["region"], at / "region", sorted(options.live_regions))
     every = read_duration(t["every"], at / "every", positive=True)

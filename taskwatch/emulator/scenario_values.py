@@ -66,7 +66,7 @@ DLC_FIELDS: dict[str, FieldKind] = {
 LIVE_FIELDS: dict[str, FieldKind] = {
     "source_type": "str", "source_urls": "strs", "domain": "str", "app": "str", "stream": "str",
     "region": "str", "created_by": "str", "comment": "str", "callback_url": "str",
-    "vod_loop_times": "int",
+    "vod_loop_times": "int", "callback_events": "strs",
 }  # fmt: skip
 MPS_OUTCOME = ("err_code", "message")
 """MPS task keys that say how a task stands (``ErrCode``, ``Message`` as DescribeTaskDetail shows

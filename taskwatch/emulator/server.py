@@ -17,7 +17,10 @@ asked for.
 
 Inspection (loopback by default): ``GET /_emulator/log`` (``?since=SEQ`` for the tail),
 ``GET /_emulator/tasks``, ``GET /_emulator/faults``, ``POST /_emulator/scenario`` (replace the
-world with a YAML or JSON scenario), ``POST /_emulator/advance`` (move a virtual clock).
+world with a YAML or JSON scenario), ``POST /_emulator/advance`` (move a virtual clock),
+``GET /_emulator/notifications`` (every notification delivery attempted, bodies included;
+``?since=SEQ``). Notifications are sent by :mod:`taskwatch.emulator.pump`, started by
+:meth:`Emulator.serve` once some task notifies or notification faults are set.
 """
 
 from __future__ import annotations
@@ -42,9 +45,12 @@ from taskwatch.emulator.fault_answers import answer_fault
 from taskwatch.emulator.faults import FaultPlan
 from taskwatch.emulator.inspection import LogEntry, snapshot, snapshot_counts
 from taskwatch.emulator.metadata import MetadataService
+from taskwatch.emulator.notify_config import NotifyFaults
+from taskwatch.emulator.outbox import Delivery
 from taskwatch.emulator.populate import Scenario
+from taskwatch.emulator.pump import Notifier
 from taskwatch.emulator.ratelimit import RateLimits
-from taskwatch.emulator.scenario import instance_role_of, loads_scenario
+from taskwatch.emulator.scenario import instance_role_of, loads_scenario, notify_faults_of
 from taskwatch.emulator.wire import (
     EmulatedError,
     coerce,
@@ -95,6 +101,7 @@ class Emulator:
         clock: Clock | None = None,
         log_size: int = 200_000,
         scenario_loader: Callable[[bytes, Clock], Emulator] | None = None,
+        notify_faults: NotifyFaults | None = None,
     ) -> None:
         """Prefer :meth:`from_scenario`; this constructor is for tests that build worlds."""
         self.world = world
@@ -110,6 +117,22 @@ class Emulator:
         self._release = asyncio.Event()
         self._scenario_loader = scenario_loader
         self.metadata = MetadataService(self)  # the CVM instance role (emulator/metadata.py)
+        self.notifier = Notifier(clock=self.clock, faults=notify_faults, on_failure=self._lost)
+        self.notifier.attach(world)  # task notifications (emulator/pump.py)
+
+    @property
+    def notifications(self) -> deque[Delivery]:
+        """Every notification delivery attempted, oldest first (bounded)."""
+        return self.notifier.outbox.records
+
+    @property
+    def notify_faults(self) -> NotifyFaults:
+        return self.notifier.outbox.faults
+
+    @notify_faults.setter
+    def notify_faults(self, faults: NotifyFaults) -> None:
+        self.notifier.outbox.faults = faults
+        self.notifier.attach(self.world)  # starts the pump if serving and now needed
 
     @classmethod
     def from_scenario(cls, scenario: Scenario, clock: Clock) -> Emulator:
@@ -123,6 +146,7 @@ class Emulator:
             faults=scenario.fault_plan(),
             clock=world_clock,
             scenario_loader=_load_posted,
+            notify_faults=notify_faults_of(scenario),
         )
         emulator.metadata.apply(instance_role_of(scenario))  # the scenario's `metadata` section
         return emulator
@@ -138,6 +162,7 @@ class Emulator:
         app.router.add_post("/_emulator/advance", self._post_advance)
         app.router.add_route("*", "/", self._api)
         self.metadata.register(app)
+        self.notifier.register(app)
         return app
 
     @asynccontextmanager
@@ -151,10 +176,14 @@ class Emulator:
         assert isinstance(server, asyncio.base_events.Server)
         bound = server.sockets[0].getsockname()[1]
         try:
+            self.notifier.serving()
             yield f"http://{host}:{bound}"
         finally:
             self._release.set()
-            await runner.cleanup()
+            try:
+                await self.notifier.stop()
+            finally:
+                await runner.cleanup()
 
     # --- the API pipeline ---------------------------------------------------------------------
 
@@ -288,6 +317,9 @@ class Emulator:
             )
             self.world.purge(older_than=self.world.now() - keep)
 
+    def _lost(self, event: str, params: Mapping[str, Any], code: str) -> None:
+        self._record("notify", event, dict(params), code, "", {}, "", None)
+
     def _record(
         self,
         product: str,
@@ -342,6 +374,9 @@ class Emulator:
             raise web.HTTPBadRequest(text=str(exc)) from None
         self.world, self.keys, self.options = fresh.world, fresh.keys, fresh.options
         self.limits, self.faults = fresh.limits, fresh.faults
+        self.notifier.outbox.faults = fresh.notify_faults
+        fresh.world.transition_listeners.clear()  # the fresh emulator's own: it never serves
+        self.notifier.attach(self.world)
         self.metadata.apply(fresh.metadata.instance)
         return web.json_response({"tasks": snapshot_counts(self.world)})
 

@@ -11,6 +11,11 @@ Times are wall-clock epoch seconds of the emulator's clock (virtual in tests). A
 cancel, delete) change state as the real API would; the handlers in ``mps``/``dlc``/``live`` check
 the API's preconditions first.
 
+Transitions of tasks that notify go to ``transition_listeners`` (:mod:`taskwatch.emulator.pump`):
+MPS ``PROCESSING`` and ``FINISH`` (aborts included); Live ``TaskStart`` at StartTime and
+``TaskExit`` at EndTime (both on the heap), on pause and on deletion while active. A Live
+window edge before the task was added is not announced (generated tasks: before creation).
+
 Not modelled: sub-task progress inside a workflow other than its transcodes' (each output's, on
 the task's plan: :mod:`taskwatch.emulator.mps_media`), or Live pull tasks that start and stop
 streams (their run status follows their StartTime/EndTime window and enable/pause status only).
@@ -30,6 +35,7 @@ from typing import Any, Literal
 from taskwatch import catalog
 from taskwatch.clock import Clock
 from taskwatch.emulator.media import DEFAULT_MEDIA, Media, Output
+from taskwatch.emulator.notify_config import DEFAULT_CALLBACK_EVENTS, Notify
 
 MpsStatus = Literal["WAITING", "PROCESSING", "FINISH"]
 MPS_TYPES = ("WorkflowTask", "EditMediaTask", "LiveStreamProcessTask", "ScheduleTask")
@@ -73,6 +79,7 @@ class MpsTask:
     aborted: bool = False
     media: Media = DEFAULT_MEDIA
     outputs: tuple[Output, ...] | None = None  # None: one 720p H.264 rendition (mps_media)
+    notify: Notify | None = None  # TaskNotifyConfig (URL only); None: the task notifies nothing
 
 
 @dataclass(slots=True)
@@ -121,6 +128,17 @@ class LiveTask:
     comment: str = ""
     callback_url: str = ""
     vod_loop_times: int = -1
+    callback_events: list[str] = field(default_factory=lambda: list(DEFAULT_CALLBACK_EVENTS))
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A change a notification may tell: ``event`` is ``added`` (a task that notifies was added),
+    MPS ``PROCESSING``/``FINISH`` or Live ``TaskStart``/``TaskExit``, ``at`` when it happened."""
+
+    task: MpsTask | LiveTask
+    event: str
+    at: float
 
 
 @dataclass(slots=True)
@@ -154,6 +172,9 @@ class World:
         self.mps_listeners: list[Callable[[str], None]] = []
         """Called with the id of each MPS task added, moved or forgotten, after the change: the
         MPS list handler keeps its sorted views up to date without rescanning every task."""
+        self.transition_listeners: list[Callable[[Transition], None]] = []
+        """Called with each :class:`Transition` of a task that notifies (an MPS task with a
+        notify config, a Live task with a callback URL), as it is applied."""
         self._events: list[tuple[float, int, str, str]] = []
         self._seq = itertools.count()
         self._live_ids = itertools.count(10000)
@@ -176,6 +197,10 @@ class World:
                 self._advance_mps(m, due)
             elif product == "dlc" and (d := self.dlc.get(task_id)):
                 self._advance_dlc(d, due)
+            elif product in ("TaskStart", "TaskExit") and (lv := self.live.get(task_id)):
+                edge = lv.start_time if product == "TaskStart" else lv.end_time
+                if due == edge and lv.status == "enable":  # an edited window is planned anew
+                    self._announce(lv, product, due)
 
     def _schedule(self, at: float, product: str, task_id: str) -> None:
         heapq.heappush(self._events, (at, next(self._seq), product, task_id))
@@ -205,6 +230,7 @@ class World:
         self.version += 1
         self._mps_touched(task.task_id)
         self._plan_mps(task)
+        self._announce(task, "added", self.now())
         return task
 
     def _plan_mps(self, t: MpsTask) -> None:
@@ -219,6 +245,7 @@ class World:
             self.version += 1
             self._mps_touched(t.task_id)
             self._plan_mps(t)
+            self._announce(t, "PROCESSING", due)
         elif (
             t.status == "PROCESSING"
             and t.plan.run is not None
@@ -240,10 +267,18 @@ class World:
             t.err_code, t.message = 0, "aborted by ManageTask"
         self.version += 1
         self._mps_touched(t.task_id)
+        if self.mps.get(t.task_id) is t:  # not a task being built finished (populate)
+            self._announce(t, "FINISH", at)
 
     def _mps_touched(self, task_id: str) -> None:
         for listener in self.mps_listeners:
             listener(task_id)
+
+    def _announce(self, task: MpsTask | LiveTask, event: str, at: float) -> None:
+        notifies = task.notify is not None if isinstance(task, MpsTask) else task.callback_url
+        if notifies:
+            for listener in self.transition_listeners:
+                listener(Transition(task, event, at))
 
     # --- DLC ------------------------------------------------------------------------------------
 
@@ -278,15 +313,46 @@ class World:
 
     # --- Live -----------------------------------------------------------------------------------
 
-    def add_live(self, task: LiveTask) -> LiveTask:
+    def add_live(self, task: LiveTask, *, since: float | None = None) -> LiveTask:
+        """Add ``task``; with a callback URL, its StartTime and EndTime after ``since`` (default
+        now) go on the heap, to be announced as ``TaskStart`` and ``TaskExit``."""
         self.live[task.task_id] = task
         self.version += 1
+        if task.callback_url:
+            self.plan_live(task, since=self.now() if since is None else since)
+            self._announce(task, "added", self.now())
         return task
 
+    def plan_live(self, task: LiveTask, *, since: float) -> None:
+        """Schedule the window's edges after ``since`` (again after editing the window)."""
+        for event, at in (("TaskStart", task.start_time), ("TaskExit", task.end_time)):
+            if at > since:
+                self._schedule(at, event, task.task_id)
+
+    def set_live_status(self, task_id: str, status: str) -> LiveTask | None:
+        """``enable`` or ``pause`` a task now: pausing an active task exits it (``TaskExit``),
+        enabling one inside its window starts it (``TaskStart``) [inferred]."""
+        self.tick()  # what was due before the change happened before it
+        t = self.live.get(task_id)
+        if t is None or t.status == status:
+            return t
+        now = self.now()
+        inside = t.start_time <= now < t.end_time
+        t.status, t.updated = status, now
+        self.version += 1
+        if inside:
+            self._announce(t, "TaskExit" if status == "pause" else "TaskStart", now)
+        return t
+
     def delete_live(self, task_id: str) -> bool:
-        if self.live.pop(task_id, None) is None:
+        """Remove a task; one active at the time exits (``TaskExit``) [inferred]."""
+        t = self.live.pop(task_id, None)
+        if t is None:
             return False
         self.version += 1
+        now = self.now()
+        if t.status == "enable" and t.start_time <= now < t.end_time:
+            self._announce(t, "TaskExit", now)
         return True
 
     # --- generators -----------------------------------------------------------------------------
@@ -306,7 +372,7 @@ class World:
             span = run if run is not None else 3600.0
             self.add_live(
                 LiveTask(self.live_id(), at, at, start_time=at + wait, end_time=at + wait + span,
-                         **tpl)
+                         **tpl), since=at,
             )  # fmt: skip
 
     # --- housekeeping ---------------------------------------------------------------------------

@@ -13,8 +13,9 @@ says why and which tasks ``taskwatch_tasks`` counts, :mod:`taskwatch.metrics.cos
 estimated spend rate is summed); every other metric is a plain
 ``prometheus_client`` one. What the process is and decided (configuration, ``--dry-run``,
 leadership, policies, actions, journal) is defined in :mod:`taskwatch.metrics.process`, the
-renewals of role credentials in :mod:`taskwatch.metrics.credentials`; what it saw (tasks, API
-calls, scans) here. :class:`Metrics` is the one facade over them.
+renewals of role credentials in :mod:`taskwatch.metrics.credentials`, task notifications and
+deadline timers in :mod:`taskwatch.metrics.events`; what it saw (tasks, API calls, scans) here.
+:class:`Metrics` is the one facade over them.
 
 Not guaranteed:
 
@@ -54,6 +55,7 @@ from taskwatch.metrics.collectors import (
 )
 from taskwatch.metrics.costs import CostCollector, summarise_costs
 from taskwatch.metrics.credentials import CredentialMetrics
+from taskwatch.metrics.events import EventMetrics
 from taskwatch.metrics.process import ProcessMetrics
 from taskwatch.metrics.vocabulary import BUDGETS, MAX_LABEL_LENGTH, OTHER, LabelGuard
 from taskwatch.models import SourceKey, Task
@@ -109,7 +111,7 @@ _SOURCE = ("account", "product", "region")
 _CALL = ("account", "product", "action")
 
 
-class Metrics(ProcessMetrics, CredentialMetrics):
+class Metrics(ProcessMetrics, CredentialMetrics, EventMetrics):
     """The metrics of one taskwatch process, registered in ``registry``.
 
     It is also the API client's :class:`~taskwatch.tencent.client.CallObserver`. The process's
@@ -255,6 +257,8 @@ class Metrics(ProcessMetrics, CredentialMetrics):
         self._register_process(r, version=version)
         # Role credentials: renewals and expiry (metrics/credentials)
         self._register_credentials(r)
+        # Task notifications and deadline timers (metrics/events)
+        self._register_events(r)
 
     # --- tasks ------------------------------------------------------------------------------
 
@@ -356,6 +360,7 @@ class Metrics(ProcessMetrics, CredentialMetrics):
         for reason in self._guard.forget("reason", source.product, source.account, source.region):
             self.scan_errors.remove(*labels, reason)
         self._started.discard(source)
+        self.forget_timers(source)
 
     def _source(self, source: SourceKey) -> tuple[str, str, str]:
         """The source's label values; the first time, its cycle counters start at zero."""

@@ -24,7 +24,7 @@ is no longer polled are kept until the process ends (one small entry each).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from taskwatch.models import Decision
@@ -70,10 +70,19 @@ class GraceMemory:
             known = self._since.get(key)
             self._since[key] = since if known is None else min(known, since)
 
-    def observe(self, source: str, decisions: Iterable[Decision], now: float) -> Graced:
+    def observe(
+        self,
+        source: str,
+        decisions: Iterable[Decision],
+        now: float,
+        *,
+        only: Collection[str] | None = None,
+    ) -> Graced:
         """Take this cycle's ``decisions`` for ``source`` (every one the engine made for the
         source's listed tasks): open streaks for new ones, end the streaks of ``source`` that got
-        no decision, and say which decisions are due. Streaks of other sources are untouched."""
+        no decision, and say which decisions are due. Streaks of other sources are untouched.
+        ``only``: the decisions are about these task ids alone (a deadline timer or a hint
+        re-evaluated a few tasks between cycles), so only their streaks may end."""
         due: list[Decision] = []
         started: list[Decision] = []
         seen: set[StreakKey] = set()
@@ -86,7 +95,11 @@ class GraceMemory:
                 started.append(decision)
             if now - first >= decision.grace:
                 due.append(decision)
-        ended = [k for k in self._since if k[1] == source and k not in seen]
+        ended = [
+            k
+            for k in self._since
+            if k[1] == source and k not in seen and (only is None or k[2] in only)
+        ]
         for key in ended:
             del self._since[key]
         return Graced(due=due, started=started, ended=ended)

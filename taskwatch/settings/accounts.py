@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from taskwatch.settings.base import Section
+from taskwatch.settings.events import AccountEvents
 from taskwatch.settings.values import (
     _FLOAT,
     Interval,
@@ -266,6 +267,9 @@ class Account(Section):
     """This account's share of each documented rate limit; default: ``api.budget``."""
     client_suffix: Annotated[str | None, AfterValidator(_client_suffix)] = None
     """Appended to ``X-TC-RequestClient`` (e.g. a replica id) to tell replicas apart."""
+    events: AccountEvents | None = None
+    """The secrets of this account's task notifications (``events``): MPS ``NotifyKey`` values
+    and the Live callback token. Absent: its notifications are refused (``not_configured``)."""
 
     @model_validator(mode="after")
     def _coherent(self) -> Account:

@@ -35,6 +35,7 @@ from taskwatch import catalog
 from taskwatch.durations import format_duration
 from taskwatch.settings.accounts import Account
 from taskwatch.settings.base import Section
+from taskwatch.settings.events import EventSettings
 from taskwatch.settings.metrics import MetricsSettings
 from taskwatch.settings.policies import ActionSettings, NotificationSettings, PolicySettings
 from taskwatch.settings.prices import Prices
@@ -279,10 +280,15 @@ class Settings(Section):
     prices: Prices = Prices()
     """The price table of cost estimates (estimates, not a bill), deep-merged over the shipped
     list prices (config/prices/tencent-cloud-cn.yaml); default: those prices as they are."""
+    events: EventSettings = EventSettings()
+    """Task notifications received as hints (MPS URL notifications, Live callbacks); default:
+    off."""
 
     @model_validator(mode="after")
     def _coherent(self) -> Settings:
         enabled = self.products.enabled()
+        if self.events.listen is not None and self.events.listen == self.http.listen:
+            raise _Invalid("must differ from http.listen (or be absent)", "events", "listen")
         if not enabled:
             raise _Invalid("every product is disabled: nothing to watch", "products")
         for section in ("policies", "notifications"):

@@ -100,7 +100,7 @@ class ActionSettings(Section):
     journaled as ``skipped_cap``)."""
     max_per_cycle: Annotated[int, Field(ge=1), _INT] = 20
     """Actions (``would`` included) across every policy in one cycle of one source (account,
-    product, region)."""
+    product, region), the reactions until its next cycle included (deadline timers, hints)."""
     journal_retention: Duration = 30 * 86400.0
     """How long action journal entries are kept."""
     attempts: Annotated[int, Field(ge=1, le=5), _INT] = 3
@@ -110,6 +110,14 @@ class ActionSettings(Section):
     retry_after: Duration = 5.0
     """Wait before trying again after an unknown outcome, so that a call still in flight has
     landed before the task is re-described. Calls refused outright wait 0.5 s, then 1 s."""
+    timers: bool = True
+    """Act at the instant a time rule is crossed (``running_longer_than``, ``age``, a grace's
+    end), not at the next poll: each tracked task's next crossing is predicted from its times
+    and a timer re-evaluates it then (the fence re-describes it before any action). Off: time
+    rules are evaluated at each poll only."""
+    max_timers: Annotated[int, Field(ge=1, le=1_000_000), _INT] = 10_000
+    """Timers pending per source at most (one per task); the earliest are kept, the rest wait
+    for polling."""
 
 
 class NotificationSettings(Section):

@@ -21,7 +21,8 @@ else a small index of the endpoints. ``POST /-/pause``, ``/-/resume`` and ``/-/r
 operator's switches (POST only, so a crawler or a prefetching browser never flips one), off unless
 ``http.lifecycle`` and refused cross-site (:mod:`taskwatch.web.lifecycle`). TLS, basic auth and
 extra headers come from an optional web config (:mod:`taskwatch.web.webconfig`) given to
-:meth:`HttpServer.start`.
+:meth:`HttpServer.start`. With ``events``, the task notification routes
+(:mod:`taskwatch.web.events`), which authenticate themselves and so skip basic auth.
 
 Not guaranteed: the exposition is rendered on the event loop (so collectors read consistent state
 without locks); a registry of many thousands of series would delay the loop for that long. To
@@ -49,6 +50,7 @@ from prometheus_client.exposition import choose_encoder
 
 import taskwatch
 from taskwatch.metrics.registry import Metrics
+from taskwatch.web.events import EVENTS_ONLY, EventsRoutes, exempt
 from taskwatch.web.lifecycle import Controls, add_routes, warn_if_unprotected
 from taskwatch.web.statuspage import STYLESHEET, StatusView, render
 from taskwatch.web.webconfig import LiveWebConfig, WebConfig
@@ -88,9 +90,12 @@ def build_app(
     controls: Controls | None = None,
     status: StatusView | None = None,
     lifecycle: bool = False,
+    events: EventsRoutes | None = None,
 ) -> web.Application:
     """The aiohttp application: routes only, no background work. With ``controls``, the
-    lifecycle routes (:mod:`taskwatch.web.lifecycle`): guarded if ``lifecycle``, else 403."""
+    lifecycle routes (:mod:`taskwatch.web.lifecycle`): guarded if ``lifecycle``, else 403. With
+    ``events``, the notification routes (pass them here only when ``events.listen`` is unset;
+    else serve :func:`taskwatch.web.events.events_app` on that address)."""
     app = web.Application()
     app[LIFECYCLE] = controls is not None and lifecycle
     if status is not None:
@@ -103,6 +108,8 @@ def build_app(
     app.router.add_get("/readyz", _probe("readiness", health.readiness))
     if controls is not None:
         add_routes(app, controls, enabled=lifecycle)
+    if events is not None:
+        events.add_to(app)
     return app
 
 
@@ -233,7 +240,9 @@ class HttpServer:
         host, port = parse_listen(listen)
         ssl_context = None
         if web_config is not None:
+            installed = len(self._app.middlewares)
             web_config.install(self._app)
+            exempt(self._app, installed)  # the events routes authenticate themselves
             ssl_context = web_config.ssl_context
         await self._runner.setup()
         try:
@@ -252,7 +261,8 @@ class HttpServer:
             host=self._host,
             port=self._port,
             tls=ssl_context is not None,
-            basic_auth=bool(web_config is not None and web_config.users),
+            basic_auth=bool(web_config is not None and web_config.users)
+            and not self._app.get(EVENTS_ONLY, False),
             controls=self._app.get(LIFECYCLE, False),  # POST /-/pause, resume, reload
         )
         if self._app.get(LIFECYCLE, False):

@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 
 from taskwatch.clock import Clock
 from taskwatch.emulator.faults import Fault
-from taskwatch.watch import FAILURE_REMINDER
+from taskwatch.scanfailures import FAILURE_REMINDER
 from tests.e2e.daemon import EMULATOR_LIMITS, daemon
 from tests.e2e.test_policies import workflow
 from tests.emulator.harness import running_emulator

@@ -38,7 +38,7 @@ from __future__ import annotations
 import random
 import tempfile
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -57,6 +57,7 @@ from taskwatch.emulator.server import Emulator
 from taskwatch.errors import ConfigError
 from taskwatch.metrics.registry import Metrics
 from taskwatch.models import AuditRecord, Outcome, Task
+from taskwatch.policy.grace import GraceMemory
 from taskwatch.policy.rules import Rule, compile_rules
 from taskwatch.products.base import Adapter
 from taskwatch.settings import Leader, Settings, State, StaticSource
@@ -119,12 +120,20 @@ class _Recorder:
     def rules(self) -> Sequence[Rule]:
         return self.inner.rules
 
-    async def run(self, adapter: Adapter, tasks: Iterable[Task]) -> list[ActionReport]:
-        reports = await self.inner.run(adapter, tasks)
+    @property
+    def grace(self) -> GraceMemory:
+        return self.inner.grace
+
+    async def run(
+        self, adapter: Adapter, tasks: Iterable[Task], *, scope: Collection[str] | None = None
+    ) -> list[ActionReport]:
+        """A cycle (or, with ``scope``, a reaction between cycles: only those tasks' holds are
+        renewed, the others' stand)."""
+        reports = await self.inner.run(adapter, tasks, scope=scope)
         at = self.clock.now().timestamp() - self.start  # held back by the time the cycle ended
         source = adapter.source
         before = self.holding.get(str(source), set())
-        now: set[tuple[str, str, str]] = set()
+        now = set() if scope is None else {k for k in before if k[1] not in scope}
         for r in reports:
             if r.result is not Outcome.SKIPPED_CAP:
                 continue
