@@ -7,7 +7,10 @@ sides unless a test asks otherwise: these tests are about correctness, the bench
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ from taskwatch.clock import Clock, SystemClock
 from taskwatch.metrics.registry import Metrics
 from taskwatch.settings import Settings, parse_settings
 from taskwatch.supervisor import Supervisor
+from tests.e2e.waiting import eventually
 from tests.emulator.harness import SECRET_ID, SECRET_KEY, Running
 
 LIFTED = {
@@ -70,3 +74,17 @@ def settings_for(running: Running, **overrides: Any) -> Settings:
 def daemon(running: Running, **overrides: Any) -> Supervisor:
     clock = FollowClock(running.clock)
     return Supervisor(settings_for(running, **overrides), metrics=Metrics(clock=clock), clock=clock)
+
+
+@asynccontextmanager
+async def serving(d: Supervisor) -> AsyncIterator[Supervisor]:
+    """Run ``d`` (its HTTP server, loops and timers) for the block, which starts once every
+    source has had a good cycle; stopped on the way out."""
+    runner = asyncio.create_task(d.run(install_signal_handlers=False))
+    try:
+        await eventually(lambda: d.sources and all(s.watcher.ready for s in d.sources),
+                         "the first cycle")  # fmt: skip
+        yield d
+    finally:
+        d.stop()
+        await asyncio.wait_for(runner, timeout=15)

@@ -8,14 +8,13 @@ at once, and the timer fires on its loop-time schedule."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from taskwatch.emulator.world import MpsTask, Plan, World
 from taskwatch.supervisor import Supervisor
-from tests.e2e.daemon import EMULATOR_LIMITS, daemon
+from tests.e2e.daemon import EMULATOR_LIMITS, daemon, serving
 from tests.e2e.test_policies import journal_rows, results, sent
 from tests.e2e.waiting import eventually
 from tests.emulator.harness import Running, running_emulator
@@ -62,14 +61,8 @@ def listings(emu: Running) -> int:
 async def running(
     emu: Running, *policies: dict[str, Any], **extra: Any
 ) -> AsyncIterator[Supervisor]:
-    d = daemon(emu, products=SLOW, policies=list(policies), **extra)
-    runner = asyncio.create_task(d.run(install_signal_handlers=False))
-    try:
-        await eventually(lambda: d.sources and d.sources[0].watcher.ready, "the first cycle")
+    async with serving(daemon(emu, products=SLOW, policies=list(policies), **extra)) as d:
         yield d
-    finally:
-        d.stop()
-        await asyncio.wait_for(runner, timeout=15)
 
 
 def timer_results(d: Supervisor) -> dict[str, float]:

@@ -17,7 +17,7 @@ import pytest
 from taskwatch.emulator.notify_config import Notify, NotifyFaults
 from taskwatch.emulator.world import MpsTask, Plan, World
 from taskwatch.supervisor import Supervisor
-from tests.e2e.daemon import EMULATOR_LIMITS, daemon
+from tests.e2e.daemon import EMULATOR_LIMITS, daemon, serving
 from tests.e2e.waiting import eventually
 from tests.emulator.harness import SECRET_ID, SECRET_KEY, Running, running_emulator
 
@@ -45,13 +45,8 @@ async def listening(
     }
     d = daemon(emu, accounts=[account], products=products(interval),
                events={"enabled": True, "per_second": per_second}, **extra)  # fmt: skip
-    runner = asyncio.create_task(d.run(install_signal_handlers=False))
-    try:
-        await eventually(lambda: d.sources and d.sources[0].watcher.ready, "the first cycle")
+    async with serving(d):
         yield d
-    finally:
-        d.stop()
-        await asyncio.wait_for(runner, timeout=15)
 
 
 def workflow(world: World, url: str, *, runs_for: float, mode: str = "Finish") -> str:
