@@ -22,14 +22,16 @@ in one field of a response and not in another.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from taskwatch.actions.controls import who
 from taskwatch.errors import StoreError
+from taskwatch.leader.shards import by_shard
 from taskwatch.runtime import Runtime
 from taskwatch.web.sdnotify import SystemdNotifier, status_summary
-from taskwatch.web.statusmodel import savings
+from taskwatch.web.statusmodel import ShardRow, savings
 from taskwatch.web.statuspage import SavedRow, StatusSnapshot, snapshot_from
 
 STATUS_WINDOW = 86400.0
@@ -72,12 +74,17 @@ class Health:
     # --- probes -------------------------------------------------------------------------------
 
     def _leader_view(self) -> dict[str, Any]:
-        elector = self._current().services.elector
-        return {
+        services = self._current().services
+        elector = services.elector
+        view = {
             "identity": elector.identity,
             "leading": elector.is_leader(),
             "holder": elector.holder,
         }
+        if services.sharding is not None:
+            view["shards"] = sorted(services.sharding.held())
+            view["members"] = services.sharding.members
+        return view
 
     def alive(self) -> bool:
         """Whether every loop keeps its rhythm (what the systemd watchdog pings on)."""
@@ -88,7 +95,8 @@ class Health:
         if not rt.services.elector.is_leader():  # a follower runs no loop: nothing can stall
             return True, {"leader": self._leader_view(), "loops": {}}
         now = rt.services.clock.monotonic()
-        loops = {s.name: s.loop.heartbeat.as_dict(now) for s in rt.sources}
+        held = [s for s in rt.sources if rt.services.leads(s.watcher.source)]  # shards held
+        loops = {s.name: s.loop.heartbeat.as_dict(now) for s in held}
         ok = all(v["alive"] for v in loops.values())
         return ok, {"leader": self._leader_view(), "loops": loops}
 
@@ -106,6 +114,7 @@ class Health:
                 else s.watcher.last_report.error,
             }
             for s in rt.sources
+            if rt.services.leads(s.watcher.source)  # with shards: the ones this replica holds
         }
         ok = bool(sources) and all(v["ready"] for v in sources.values())
         # A journal that cannot be written means no action can be recorded, so none is taken:
@@ -143,7 +152,11 @@ class Health:
                 for s in services.metrics.saved_since(since)
             ]
             saved_from = "process"
-        return snapshot_from(
+        sharding = services.sharding
+        mine = rt.sources  # with shards: the sources of the shards held here
+        if sharding is not None:
+            mine = [s for s in rt.sources if services.leads(s.watcher.source)]
+        snap = snapshot_from(
             now=now,
             started=self._started_wall,
             leader=services.elector.is_leader(),
@@ -151,10 +164,8 @@ class Health:
             paused_by=who(services.executor.switch)[:160]
             if services.executor.switch.paused
             else "",
-            sources=[
-                (s.name, s.watcher.last_report, s.watcher.last_success_wall) for s in rt.sources
-            ],
-            tasks=[t for s in rt.sources for t in s.watcher.actionable()],
+            sources=[(s.name, s.watcher.last_report, s.watcher.last_success_wall) for s in mine],
+            tasks=[t for s in mine for t in s.watcher.actionable()],
             rules=rt.rules,
             dry_run=services.dry_run,
             actions=actions,
@@ -164,3 +175,13 @@ class Health:
             saved_from=saved_from,
             saved_since=since,
         )
+        return snap if sharding is None else dataclasses.replace(snap, shards=shard_rows(rt))
+
+
+def shard_rows(rt: Runtime) -> list[ShardRow]:
+    """Every shard of the runtime's accounts, held here or not (sharded accounts only)."""
+    sharding = rt.services.sharding
+    if sharding is None:
+        return []
+    assigned = by_shard((a.name for a in rt.settings.accounts), sharding.shards)
+    return [ShardRow(k, sharding.holds(k), v) for k, v in sorted(assigned.items())]

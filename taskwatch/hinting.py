@@ -16,7 +16,10 @@ else to every one of them in turn until one knows it.
 
 Not guaranteed: a hint that arrives while this replica does not lead is refused at the door
 (``not_leading``, :meth:`HintRouter.accepting`) and one that was queued when leadership was lost
-is dropped (``not_leading``): the leader's polling observes the task all the same.
+is dropped (``not_leading``): the leader's polling observes the task all the same. With sharded
+accounts a replica accepts while it holds any shard, and drops (``not_leading``) a hint whose
+account's shard another replica holds: point each account's notifications at the Service, and
+about ``1 - 1/replicas`` of them land elsewhere and wait for that replica's poll.
 """
 
 from __future__ import annotations
@@ -41,11 +44,18 @@ log = structlog.get_logger(__name__)
 class HintRouter:
     """Routes hints to the current runtime's sources; see the module docstring."""
 
-    __slots__ = ("_leading", "_sources")
+    __slots__ = ("_leading", "_leads", "_sources")
 
-    def __init__(self, sources: Callable[[], list[Source]], *, leading: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        sources: Callable[[], list[Source]],
+        *,
+        leading: Callable[[], bool],
+        leads: Callable[[Source], bool] = lambda source: True,
+    ) -> None:
         self._sources = sources
         self._leading = leading
+        self._leads = leads
 
     def targets(self, hint: Hint) -> list[Source]:
         """The sources that may watch the hint's task, the one tracking it first."""
@@ -72,6 +82,9 @@ class HintRouter:
         targets = self.targets(hint)
         if not targets:
             return "unknown_source"
+        targets = [s for s in targets if self._leads(s)]  # with shards: the account's shard
+        if not targets:
+            return "not_leading"
         result = "not_found"
         for source in targets:
             result = await source.cycle.hint(hint.task_id)
@@ -89,12 +102,13 @@ class Intake:
         settings: Callable[[], Settings],
         sources: Callable[[], list[Source]],
         leading: Callable[[], bool],
+        leads: Callable[[Source], bool] = lambda source: True,
         metrics: Metrics,
         clock: Clock,
     ) -> None:
         first = settings()
         self._started = first.events
-        self.router = HintRouter(sources, leading=leading)
+        self.router = HintRouter(sources, leading=leading, leads=leads)
         self.inbox = Inbox(settings=first.events, metrics=metrics, clock=clock)
         self.inbox.accepting = self.router.accepting
         self.routes: EventsRoutes | None = None

@@ -32,7 +32,10 @@ from taskwatch.actions.opening import journal_for
 from taskwatch.clock import Clock
 from taskwatch.leader.election import Elector, KubernetesElector, StandaloneElector, Timings
 from taskwatch.leader.lease import KubernetesLeaseStore
+from taskwatch.leader.sharding import ShardElector
+from taskwatch.leader.shards import by_shard, shard_of
 from taskwatch.metrics.registry import Metrics
+from taskwatch.models import SourceKey
 from taskwatch.policy.rules import Rule
 from taskwatch.settings import Settings
 from taskwatch.tencent.transport import Timeouts, Transport
@@ -55,8 +58,10 @@ class Services:
     executor: Executor
     tenure: Tenure
     """This replica's leadership term in the journal (intents carry it with election on)."""
-    lease_store: KubernetesLeaseStore | None = None
-    """The Lease store the elector uses (closed on stop); None without leader election."""
+    lease_stores: list[KubernetesLeaseStore] = dataclasses.field(default_factory=list)
+    """The Lease stores the elector uses (closed on stop); none without leader election."""
+    sharding: ShardElector | None = None
+    """With ``leader.shards`` above 1: the shards this replica holds (``elector`` is it too)."""
     dry_run: bool = False
     """``--dry-run``: every rule acts as dry-run in this process, whatever its ``enforce``, for
     the process's whole life (every runtime, so every reload, applies it: :func:`effective`)."""
@@ -65,6 +70,18 @@ class Services:
     def identity(self) -> str:
         """This replica's name (logs, the Lease, ``X-TC-RequestClient`` with election on)."""
         return self.elector.identity
+
+    def shard_of(self, account: str) -> int:
+        """The shard of ``account`` (0 when accounts are not sharded)."""
+        return 0 if self.sharding is None else shard_of(account, self.sharding.shards)
+
+    def elector_of(self, shard: int) -> Elector:
+        """Who may act on the accounts of ``shard``: its shard's view, or the one elector."""
+        return self.elector if self.sharding is None else self.sharding.elector(shard)
+
+    def leads(self, source: SourceKey) -> bool:
+        """Whether this replica may act on ``source`` now (its account's shard is held)."""
+        return self.elector_of(self.shard_of(source.account)).is_leader()
 
 
 def build_services(
@@ -86,9 +103,11 @@ def build_services(
         timeouts=Timeouts(connect=settings.api.connect_timeout, total=settings.api.timeout),
         max_body=settings.api.max_body_bytes,
     )
-    lease_store: KubernetesLeaseStore | None = None
+    stores: list[KubernetesLeaseStore] = []
+    sharding: ShardElector | None = None
     if elector is None:
-        elector, lease_store = _elector(settings, clock=clock, metrics=metrics, rng=rng)
+        elector, stores = _elector(settings, clock=clock, metrics=metrics, rng=rng)
+        sharding = elector if isinstance(elector, ShardElector) else None
     journal = journal_for(
         settings.state,
         clock=clock,
@@ -97,7 +116,11 @@ def build_services(
     )
     notifications = NotifierHost(build_notifier(settings, clock=clock, metrics=metrics))
     tenure = Tenure(
-        journal, elector.identity, fenced=settings.leader.enabled, leading=elector.is_leader
+        journal,
+        elector.identity,
+        fenced=settings.leader.enabled,
+        leading=elector.is_leader,
+        holds=None if sharding is None else sharding.holds,
     )
     actions = settings.actions
     executor = Executor(
@@ -110,13 +133,14 @@ def build_services(
         attempts=actions.attempts,
         retry_after=actions.retry_after,
         paused=actions.paused,
-        may_act=elector.is_leader,
-        term=tenure.current,
+        may_act=lambda source: services.leads(source),
+        term=lambda source: tenure.current(services.shard_of(source.account)),
+        shard_of=lambda source: services.shard_of(source.account),
     )
     metrics.set_actions_paused(actions.paused)
     metrics.set_dry_run(dry_run)
     metrics.set_leader(elector.is_leader())
-    return Services(
+    services = Services(
         clock=clock,
         metrics=metrics,
         rng=rng,
@@ -126,9 +150,18 @@ def build_services(
         elector=elector,
         executor=executor,
         tenure=tenure,
-        lease_store=lease_store,
+        lease_stores=stores,
+        sharding=sharding,
         dry_run=dry_run,
     )
+    if sharding is not None:
+        metrics.shards_configured(
+            {
+                k: len(v)
+                for k, v in by_shard((a.name for a in settings.accounts), sharding.shards).items()
+            }
+        )
+    return services
 
 
 def effective(rules: Sequence[Rule], *, dry_run: bool) -> list[Rule]:
@@ -143,32 +176,55 @@ def effective(rules: Sequence[Rule], *, dry_run: bool) -> list[Rule]:
 
 def _elector(
     settings: Settings, *, clock: Clock, metrics: Metrics, rng: random.Random
-) -> tuple[Elector, KubernetesLeaseStore | None]:
+) -> tuple[Elector, list[KubernetesLeaseStore]]:
     leader = settings.leader
     identity = leader.identity_in()
     on_change: Callable[[bool], None] = metrics.leader_changed
     if not leader.enabled:
-        return StandaloneElector(identity, on_change=on_change), None
+        return StandaloneElector(identity, on_change=on_change), []
     timings = Timings(
         lease_duration=leader.lease_duration,
         renew_deadline=leader.renew_deadline,
         retry_period=leader.retry_period,
     )
-    store = KubernetesLeaseStore(
-        name=leader.lease_name,
-        namespace=leader.namespace_in(),
-        kubeconfig=leader.kubeconfig,
-        request_timeout=leader.renew_deadline,
-    )
+    stores: list[KubernetesLeaseStore] = []
+
+    def store_for(name: str) -> KubernetesLeaseStore:
+        """The first Lease's store connects; the others share its connection."""
+        if stores:
+            return stores[0].sibling(name)
+        stores.append(
+            KubernetesLeaseStore(
+                name=name,
+                namespace=leader.namespace_in(),
+                kubeconfig=leader.kubeconfig,
+                request_timeout=leader.renew_deadline,
+            )
+        )
+        return stores[0]
+
+    jitter = random.Random(rng.random())  # noqa: S311 - jitter
+    if leader.shards > 1:
+        sharding = ShardElector(
+            store_for,
+            base=leader.lease_name,
+            shards=leader.shards,
+            identity=identity,
+            timings=timings,
+            clock=clock,
+            rng=jitter,
+            on_change=metrics.shard_changed,
+        )
+        return sharding, stores
     elector = KubernetesElector(
-        store,
+        store_for(leader.lease_name),
         identity=identity,
         timings=timings,
         clock=clock,
-        rng=random.Random(rng.random()),  # noqa: S311 - jitter
+        rng=jitter,
         on_change=on_change,
     )
-    return elector, store
+    return elector, stores
 
 
 def build_notifier(settings: Settings, *, clock: Clock, metrics: Metrics) -> Notifier | None:

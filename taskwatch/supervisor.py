@@ -134,11 +134,16 @@ class Supervisor:
             clock=self.clock,
             rng=self.rng,
             on_lead=self.services.tenure.reset,
+            shard_of=lambda source: self.services.shard_of(source.watcher.source.account),
+            elector_of=self.services.elector_of,
         )
+        if self.services.sharding is not None:  # a shard handed back: its loops stop first
+            self.services.sharding.on_handing_back = self.leading.until_stopped
         self.intake = Intake(
             settings=lambda: self.settings,
             sources=lambda: self.runtime.sources,
             leading=self.elector.is_leader,
+            leads=lambda source: self.services.leads(source.watcher.source),
             metrics=self.metrics,
             clock=self.clock,
         )
@@ -271,8 +276,8 @@ class Supervisor:
                 self.systemd.stopping()
                 with anyio.move_on_after(STOP_GRACE, shield=True):
                     await self.elector.release()  # the loops have stopped: hand over now
-                    if self.services.lease_store is not None:
-                        await self.services.lease_store.close()
+                    for store in self.services.lease_stores:
+                        await store.close()
                 with anyio.move_on_after(STOP_GRACE, shield=True):
                     await self.intake.stop()
                     await http.stop()

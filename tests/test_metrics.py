@@ -469,6 +469,8 @@ def full(metrics: Metrics, clock: ManualClock) -> None:
     metrics.timers_pending(MPS, 3)
     metrics.timer_fired(MPS, "acted")
     metrics.timer_lateness(0.004)
+    metrics.shards_configured({0: 3, 1: 2})
+    metrics.shard_changed(1, True)
 
 
 class HeldCredentials:
@@ -541,6 +543,9 @@ def test_every_family_is_named_taskwatch_and_promtool_finds_the_exposition_lint_
         "taskwatch_timers_pending",
         "taskwatch_timers_fired",
         "taskwatch_timer_lateness_seconds",
+        "taskwatch_shard_info",
+        "taskwatch_shard_accounts",
+        "taskwatch_shard_transitions",
     }
     done = promtool("check", "metrics", stdin=generate_latest(registry))
     assert done.returncode == 0, done.stdout + done.stderr

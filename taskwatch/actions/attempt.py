@@ -167,11 +167,13 @@ class Actor:
         may_act: Callable[[], bool],
         now: float,
         term: Callable[[], int | None] = lambda: None,
+        shard: int = 0,
     ) -> ActionReport | None:
         """Fence and act on ``decision`` (of ``rule``); ``prior`` is the journal's in-doubt
-        record of the same action, if any. ``None``: nothing decided (leadership lost, or the
-        fence could not describe the task). A failed intent raises :class:`StoreError` before
-        anything is sent."""
+        record of the same action, if any; ``shard``: the shard of the task's account, whose
+        term ``term`` gives (0 when accounts are not sharded). ``None``: nothing decided
+        (leadership lost, or the fence could not describe the task). A failed intent raises
+        :class:`StoreError` before anything is sent."""
         src, task = adapter.source, decision.task
         where = where_of(src, rule, task)
         params = adapter.action_params(task.id, operator=rule.operator)
@@ -223,7 +225,7 @@ class Actor:
 
             def write_intent() -> int:  # the term too is read where the journal is called
                 return self.journal.intent(
-                    **where, params=params, term=term(),
+                    **where, params=params, term=term(), shard=shard,
                     per_hour=None if cap is None else (cap, now - HOUR),
                     supersedes=None if prior is None else prior.id, estimate=estimate,
                 )  # fmt: skip

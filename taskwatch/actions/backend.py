@@ -52,6 +52,9 @@ class Backend(abc.ABC):
     costs: bool = True
     """The intents have the cost columns (``False``: a read-only journal of an older schema,
     whose records read without estimates)."""
+    shard_terms: bool = True
+    """``leadership`` is keyed by shard (``False``: a read-only journal of an older schema, whose
+    one term is shard 0's)."""
 
     def __init__(
         self, *, clock: Clock, read_only: bool = False, in_flight: float = IN_FLIGHT

@@ -10,8 +10,12 @@ intent>`), so a pause holds at the next intent anywhere, not only at the next cy
 The leadership term is the fence beyond the Lease: a replica that becomes leader begins a new
 term (:meth:`SharedControls.begin_term`), and an intent carrying an older term is refused, so a
 deposed leader that still believes it leads (paused, partitioned) cannot act after its successor
-began. Writers are ordered by locks: a flip or a new term waits for the intents in flight to
-commit, and every later intent sees it.
+began. With accounts sharded across replicas, each shard (one Lease each) has a term of its own:
+shard 0 is the one term of an unsharded deployment, a shard's first term is 1, and a new term of
+one shard ends no other's. Writers are ordered by locks: a flip waits for every intent in flight
+to commit, a new term of a shard for that shard's intents in flight (a lock per shard: on
+PostgreSQL, intents of other shards go on; SQLite serialises every writer anyway), and every
+later intent sees it.
 
 The grace streaks (since when each rule has matched each task, :mod:`taskwatch.policy.grace`) are
 kept too, so a new leader (or a restarted process) resumes each grace where it stood instead of
@@ -19,7 +23,10 @@ starting it over: with failovers more frequent than a rule's grace, it would oth
 
 Not guaranteed: that a call whose intent was written before the pause (or the new term) is
 stopped: it is already in flight and finishes. A streak that broke while no process was watching
-(the task stopped matching and matched again during a failover) is taken as unbroken.
+(the task stopped matching and matched again during a failover) is taken as unbroken. That a
+replica of the previous version, still connected while its successor migrates the journal, reads
+the right term once a shard other than 0 began one (its queries know one row): upgrade every
+replica before sharding.
 """
 
 from __future__ import annotations
@@ -29,11 +36,12 @@ from typing import Final
 from taskwatch.actions.backend import Backend, Connection
 from taskwatch.models import Switch
 
-__all__ = ["REASON_LIMIT", "SharedControls", "who"]
+__all__ = ["REASON_LIMIT", "SharedControls", "term_lock", "valid_shard", "who"]
 
 REASON_LIMIT: Final = 1000
 ACTOR_LIMIT: Final = 200
 _NEWEST = "SELECT paused, actor, time, reason FROM switch_events ORDER BY id DESC LIMIT ?"
+_TERM = "SELECT term, holder FROM leadership WHERE shard = ?"
 
 
 class SharedControls(Backend):
@@ -61,22 +69,30 @@ class SharedControls(Backend):
             rows = conn.execute(_NEWEST, (limit,)).fetchall()
         return [_event(tuple(r)) for r in rows]
 
-    def begin_term(self, holder: str) -> int:
-        """A new leadership term for ``holder``; every intent of an earlier term is refused from
-        now on. Its number."""
+    def begin_term(self, holder: str, shard: int = 0) -> int:
+        """A new leadership term of ``shard`` for ``holder``; every intent of an earlier term of
+        that shard is refused from now on (other shards' terms are untouched). Its number."""
+        shard = valid_shard(shard)
         with self._transaction("begin a leadership term") as conn:
-            self._lock(conn, "term", shared=False)  # after every intent of the old term commits
-            conn.execute(
-                "UPDATE leadership SET term = term + 1, holder = ?, since = ?",
-                (holder[:ACTOR_LIMIT], self._now()),
-            )
-            return int(conn.execute("SELECT term FROM leadership").fetchone()[0])
+            # after every intent of the shard's old term commits; other shards' do not wait
+            self._lock(conn, term_lock(shard), shared=False)
+            row = conn.execute(
+                "INSERT INTO leadership (shard, term, holder, since) VALUES (?, 1, ?, ?)"
+                " ON CONFLICT (shard) DO UPDATE SET term = leadership.term + 1,"
+                " holder = excluded.holder, since = excluded.since RETURNING term",
+                (shard, holder[:ACTOR_LIMIT], self._now()),
+            ).fetchone()
+            return int(row[0])
 
-    def term(self) -> tuple[int, str | None]:
-        """The current leadership term and its holder (0, None before any)."""
+    def term(self, shard: int = 0) -> tuple[int, str | None]:
+        """The current leadership term of ``shard`` and its holder (0, None before any)."""
+        shard = valid_shard(shard)
         with self._reading("read the leadership term") as conn:
-            row = conn.execute("SELECT term, holder FROM leadership").fetchone()
-        return int(row[0]), row[1]
+            if not self.shard_terms:  # a read-only journal of one term: shard 0's
+                row = conn.execute("SELECT term, holder FROM leadership").fetchone()
+                return (int(row[0]), row[1]) if shard == 0 else (0, None)
+            row = conn.execute(_TERM, (shard,)).fetchone()
+        return (0, None) if row is None else (int(row[0]), row[1])
 
     def grace_streaks(self, source: str) -> dict[tuple[str, str], float]:
         """The open match streaks of ``source``: (policy, task id) → since (UTC epoch)."""
@@ -114,13 +130,28 @@ class SharedControls(Backend):
         row = conn.execute(_NEWEST, (1,)).fetchone()
         return Switch() if row is None else _event(tuple(row))
 
-    def _term(self, conn: Connection) -> int:
-        return int(conn.execute("SELECT term FROM leadership").fetchone()[0])
+    def _term(self, conn: Connection, shard: int) -> int:
+        row = conn.execute(_TERM, (shard,)).fetchone()
+        return 0 if row is None else int(row[0])
 
 
 def _event(row: tuple[object, ...]) -> Switch:
     paused, actor, time, reason = row
     return Switch(bool(paused), str(actor), float(time), str(reason))  # type: ignore[arg-type]
+
+
+def term_lock(shard: int) -> str:
+    """The lock that orders a shard's intents after its new terms: shard 0's keeps the name of
+    the one term before shards (a replica of the previous version, still running while the
+    database migrates, takes the same lock)."""
+    return "term" if shard == 0 else f"term:{shard}"
+
+
+def valid_shard(shard: int) -> int:
+    """``shard``, checked: an integer from 0 (a ValueError otherwise, before any write)."""
+    if isinstance(shard, bool) or not isinstance(shard, int) or shard < 0:
+        raise ValueError(f"a shard is an integer from 0, not {shard!r}")
+    return shard
 
 
 def who(switch: Switch) -> str:

@@ -37,6 +37,7 @@ first one may have worked.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -89,10 +90,14 @@ class Executor:
     held_here: bool = False
     """A pause the journal refused to keep (``POST /-/pause`` while it failed): this process
     holds alone until a resume."""
-    may_act: Callable[[], bool] = field(default=lambda: True)
-    """Leadership: asked right before every destructive call."""
-    term: Callable[[], int | None] = field(default=lambda: None)
-    """This replica's leadership term, carried by every intent (None: no election)."""
+    may_act: Callable[[SourceKey], bool] = field(default=lambda source: True)
+    """Leadership of the source's account (its shard's, with sharded accounts): asked right
+    before every destructive call."""
+    term: Callable[[SourceKey], int | None] = field(default=lambda source: None)
+    """This replica's leadership term for the source's account, carried by every intent (None:
+    no election)."""
+    shard_of: Callable[[SourceKey], int] = field(default=lambda source: 0)
+    """The shard of the source's account (0 when accounts are not sharded): the term's."""
     attempts: int = 3
     """Calls per task per cycle at most (rounds), the first included."""
     retry_after: float = 5.0
@@ -350,7 +355,8 @@ class Executor:
             return ActionReport(rule.name, task.id, rule.action, Outcome.WOULD)
         return await self.actor.enforce(
             adapter, rule, decision, prior=prior, calls=calls, notifier=self.notifier,
-            may_act=self.may_act, now=now, term=self.term,
+            may_act=functools.partial(self.may_act, src), now=now,
+            term=functools.partial(self.term, src), shard=self.shard_of(src),
         )  # fmt: skip
 
     async def _per_hour(self, rule: Rule, now: float) -> int:

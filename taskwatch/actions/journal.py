@@ -6,28 +6,29 @@ may believe it leads. An intent is committed *before* the API call is sent, so a
 executor re-describes those tasks instead of acting again. The same rows feed the per-hour caps
 (:meth:`Journal.count_since`), the "never twice" check (:meth:`Journal.last_action`) and
 ``taskwatch audit`` (:meth:`Journal.recent`). The kill switch (:meth:`Journal.switch`) and the
-leadership term (:meth:`Journal.begin_term`) live here too, so every process sharing a journal
-obeys them.
+leadership terms, one per shard (:meth:`Journal.begin_term`), live here too, so every process
+sharing a journal obeys them.
 
-This class is the rows and the rules; a backend opens the database and runs the statements:
-:class:`~taskwatch.actions.sqlite.SqliteJournal` (one process, a file) and
-:class:`~taskwatch.actions.postgres.PostgresJournal` (replicas sharing one database). Statements
-are written once, with ``?`` placeholders, in the SQL both understand (:mod:`taskwatch.actions.
-schema`).
+This class is the rows and the rules (its reads are :mod:`taskwatch.actions.reads`'); a backend
+opens the database and runs the statements: :class:`~taskwatch.actions.sqlite.SqliteJournal` (one
+process, a file) and :class:`~taskwatch.actions.postgres.PostgresJournal` (replicas sharing one
+database). Statements are written once, with ``?`` placeholders, in the SQL both understand
+(:mod:`taskwatch.actions.schema`).
 
 Rules the callers rely on:
 
 * **An intent is refused** (:class:`~taskwatch.errors.IntentRefused`, nothing written) while the
-  shared kill switch is on (``paused``); when it carries a leadership term that is no longer the
-  journal's current one (``term``: a deposed leader's late write); when the policy's ``per_hour``
-  cap is reached, counted over every writer in the same transaction (``cap``); and while another
-  intent for the same (account, product, task, action) is *live* (``open``: no outcome yet or
-  ``unknown``; ``done``: ``done`` or ``already_done``). Live is enforced by a unique index
-  (:data:`~taskwatch.actions.schema.LIVE_INDEX`), not by a read before the write, so two writers
-  racing cannot both win. An in-doubt intent may be *superseded* (``supersedes=``): closed as
-  ``failed`` and replaced in one transaction, once the fence saw the task still running; an
-  intent without outcome in a shared journal only when older than ``in_flight`` seconds (younger,
-  its writer may still be waiting for the API's answer).
+  shared kill switch is on (``paused``); when it carries a leadership term that is no longer its
+  shard's current one (``term``: a deposed leader's late write; shard 0 without sharding); when
+  the policy's ``per_hour`` cap is reached, counted over every writer in the same transaction
+  (``cap``); and while another intent for the same (account, product, task, action) is *live*
+  (``open``: no outcome yet or ``unknown``; ``done``: ``done`` or ``already_done``). Live is
+  enforced by a unique index (:data:`~taskwatch.actions.schema.LIVE_INDEX`), not by a read
+  before the write, so two writers racing cannot both win. An in-doubt intent may be
+  *superseded* (``supersedes=``): closed as ``failed`` and replaced in one transaction, once the
+  fence saw the task still running; an intent without outcome in a shared journal only when
+  older than ``in_flight`` seconds (younger, its writer may still be waiting for the API's
+  answer).
 * At most one outcome per intent. The first one stays, except ``unknown``, which a later result
   (from re-describing the task) replaces; the row then stays ``uncertain``. A ``failed`` outcome
   ends the intent's life (a new intent may follow).
@@ -50,22 +51,12 @@ from collections.abc import Mapping
 from typing import Any, Final, Literal
 
 from taskwatch.actions.backend import IN_FLIGHT, Connection
-from taskwatch.actions.controls import REASON_LIMIT, SharedControls, who
-from taskwatch.actions.schema import (
-    COUNT,
-    COUNTED,
-    GROUPED,
-    GROUPED_BEFORE_COSTS,
-    INSERT,
-    SELECT,
-    SELECT_BEFORE_COSTS,
-    group,
-    params_json,
-    record,
-)
+from taskwatch.actions.controls import REASON_LIMIT, term_lock, valid_shard, who
+from taskwatch.actions.reads import JournalReads
+from taskwatch.actions.schema import INSERT, params_json
 from taskwatch.cost import Estimate
 from taskwatch.errors import IntentRefused, StoreError
-from taskwatch.models import ActionGroup, AuditRecord, Outcome
+from taskwatch.models import ActionGroup, Outcome
 
 __all__ = ["IN_FLIGHT", "ActionGroup", "Journal", "Mode"]
 
@@ -82,9 +73,11 @@ _LIVE = """SELECT i.id, i.time, o.result FROM intents i LEFT JOIN outcomes o ON 
     WHERE i.account = ? AND i.product = ? AND i.task_id = ? AND i.action = ? AND i.live = 1"""
 
 
-class Journal(SharedControls):
+class Journal(JournalReads):
     """The action journal over some database; see the module docstring. Methods are synchronous,
-    each one short transaction; a backend serialises use by threads with a lock."""
+    each one short transaction; a backend serialises use by threads with a lock. The reads
+    (:meth:`get`, :meth:`unresolved`, :meth:`recent` …) are :class:`~taskwatch.actions.reads.
+    JournalReads`'."""
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -99,29 +92,32 @@ class Journal(SharedControls):
         action: str,
         params: Mapping[str, Any],
         term: int | None = None,
+        shard: int = 0,
         per_hour: tuple[int, float] | None = None,
         supersedes: int | None = None,
         estimate: Estimate | None = None,
     ) -> int:
         """Record that an action is about to be sent; durable when this returns. Its id.
 
-        ``term``: the writer's leadership term (None: no election). ``per_hour``: (cap, since)
-        of the policy. ``supersedes``: the in-doubt intent the fence found still running.
-        ``estimate``: the task's cost estimate now.
+        ``term``: the writer's leadership term of ``shard`` (the account's shard; 0 unsharded),
+        None without election; the shard is recorded with the intent either way.
+        ``per_hour``: (cap, since) of the policy. ``supersedes``: the in-doubt intent the fence
+        found still running. ``estimate``: the task's cost estimate now.
         Raises :class:`IntentRefused` (see the module docstring) and writes nothing then.
         """
-        key = (account, product, task_id, action)
+        key, shard = (account, product, task_id, action), valid_shard(shard)
         with self._transaction("record an intent") as conn:
             self._lock(conn, "switch", shared=True)
             switch = self._switch(conn)
             if switch.paused:
                 raise IntentRefused("paused", f"actions are paused ({who(switch)})")
             if term is not None:
-                self._lock(conn, "term", shared=True)
-                current = self._term(conn)
+                self._lock(conn, term_lock(shard), shared=True)
+                current = self._term(conn, shard)
                 if current != term:
+                    of = f" of shard {shard}" if shard else ""
                     raise IntentRefused(
-                        "term", f"leadership term {term} is over (the journal is at {current})"
+                        "term", f"leadership term {term}{of} is over (the journal is at {current})"
                     )
             if per_hour is not None:
                 cap, since = per_hour
@@ -137,7 +133,7 @@ class Journal(SharedControls):
                 conn.execute("UPDATE intents SET live = 0 WHERE id = ?", (live[0],))
             intent_id = self._insert(
                 conn, "enforce", policy, product, account, region, task_id, action, params,
-                term=term, live=True, estimate=estimate,
+                shard=shard, term=term, live=True, estimate=estimate,
             )  # fmt: skip
             if live is not None:
                 self._upsert_outcome(
@@ -235,7 +231,7 @@ class Journal(SharedControls):
         with self._transaction("record a decision") as conn:
             intent_id = self._insert(
                 conn, mode, policy, product, account, region, task_id, action, params,
-                term=None, live=False, estimate=estimate,
+                shard=0, term=None, live=False, estimate=estimate,
             )  # fmt: skip
             self._upsert_outcome(conn, intent_id, value, code, None, message, uncertain=False)
             return intent_id
@@ -254,84 +250,7 @@ class Journal(SharedControls):
             conn.execute("DELETE FROM grace_streaks WHERE since < ?", (older_than,))
             return int(cursor.rowcount)
 
-    # -- reads -------------------------------------------------------------------------------
-
-    def get(self, intent_id: int) -> AuditRecord | None:
-        """One record by id."""
-        rows = self._query("read a record", f"{self._select} WHERE i.id = ?", (intent_id,))
-        return rows[0] if rows else None
-
-    def unresolved(self, *, before: float | None = None) -> list[AuditRecord]:
-        """Intents without an outcome (a crash between intent and outcome), oldest first; with
-        ``before`` (UTC epoch), only those written before it."""
-        where = "o.intent_id IS NULL AND i.mode = 'enforce'"
-        if before is None:
-            return self._query(
-                "list unresolved intents", f"{self._select} WHERE {where} ORDER BY i.id", ()
-            )
-        return self._query(
-            "list unresolved intents",
-            f"{self._select} WHERE {where} AND i.time < ? ORDER BY i.id",
-            (before,),
-        )
-
-    def reconcilable(self) -> list[AuditRecord]:
-        """Unresolved intents no writer can still be waiting on: all of them in a journal of one
-        process (it is opening), those older than ``in_flight`` in a shared one."""
-        before = self._now() - self.in_flight if self.shared else None
-        return self.unresolved(before=before)
-
-    def last_action(
-        self, account: str, product: str, task_id: str, action: str
-    ) -> AuditRecord | None:
-        """The live intent of this action on this task (the one that blocks another: in flight,
-        in doubt or done), else its latest enforce-mode record, whatever its result. Live first:
-        a decision recorded after it (fenced, skipped) must not hide an intent in doubt."""
-        rows = self._query(
-            "find the last action",
-            f"""{self._select} WHERE i.account = ? AND i.product = ? AND i.task_id = ?
-                AND i.action = ? AND i.mode = 'enforce' ORDER BY i.live DESC, i.id DESC LIMIT 1""",
-            (account, product, task_id, action),
-        )
-        return rows[0] if rows else None
-
-    def count_since(self, policy: str, since: float, *, include_dry_run: bool) -> int:
-        """Records of ``policy`` since ``since`` (UTC epoch) that count toward its per-hour cap."""
-        with self._reading("count actions") as conn:
-            return self._count(conn, policy, since, include_dry_run=include_dry_run)
-
-    def recent(self, since: float, *, limit: int | None = None) -> list[AuditRecord]:
-        """Records since ``since`` (UTC epoch), newest last; with ``limit``, only the newest."""
-        sql = f"{self._select} WHERE i.time >= ? ORDER BY i.id DESC"
-        args: tuple[Any, ...] = (since,)
-        if limit is not None:
-            sql, args = f"{sql} LIMIT ?", (since, limit)
-        rows = self._query("list recent records", sql, args)
-        rows.reverse()
-        return rows
-
-    def recent_grouped(self, since: float, *, limit: int) -> list[ActionGroup]:
-        """Records since ``since`` folded per (policy, task, action, mode, result), newest group
-        first: a streak of failed attempts is one row with its count, not ``limit`` rows."""
-        with self._reading("list recent records") as conn:
-            grouped = GROUPED if self.costs else GROUPED_BEFORE_COSTS
-            rows = conn.execute(grouped, (since, limit)).fetchall()
-        return [group(tuple(row)) for row in rows]
-
     # -- internals ---------------------------------------------------------------------------
-
-    @property
-    def _select(self) -> str:
-        return SELECT if self.costs else SELECT_BEFORE_COSTS
-
-    def _query(self, doing: str, sql: str, args: tuple[Any, ...]) -> list[AuditRecord]:
-        with self._reading(doing) as conn:
-            rows = conn.execute(sql, args).fetchall()
-        return [record(tuple(row)) for row in rows]
-
-    def _count(self, conn: Connection, policy: str, since: float, *, include_dry_run: bool) -> int:
-        args = (policy, since, *COUNTED, bool(include_dry_run), Outcome.WOULD.value)
-        return int(conn.execute(COUNT, args).fetchone()[0])
 
     def _may_supersede(
         self, live: tuple[Any, ...], supersedes: int | None, task_id: str, action: str
@@ -359,6 +278,7 @@ class Journal(SharedControls):
         action: str,
         params: Mapping[str, Any],
         *,
+        shard: int,
         term: int | None,
         live: bool,
         estimate: Estimate | None,
@@ -369,7 +289,7 @@ class Journal(SharedControls):
             INSERT,
             (
                 self._now(), policy, product, account, region, task_id, action, mode,
-                params_json(params), term, int(live), *cost,
+                params_json(params), shard, term, int(live), *cost,
             ),
         ).fetchone()  # fmt: skip
         return int(row[0])

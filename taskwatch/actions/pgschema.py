@@ -3,7 +3,8 @@
 
 Why its own migrations: the SQLite journal grew by three migrations (``ALTER TABLE`` and a
 backfill) before PostgreSQL came; a PostgreSQL journal's version 1 is SQLite's schema 3, and its
-later versions follow SQLite's (2: the cost columns of SQLite's 4).
+later versions follow SQLite's (2: the cost columns of SQLite's 4; 3: the terms per shard of
+SQLite's 5).
 Types differ only where the databases do: ``bigint GENERATED ALWAYS AS IDENTITY`` for
 ``AUTOINCREMENT`` (ids are never reused; like SQLite's, their order is insertion order within a
 writer, and an id is assigned at insert, not at commit, so two writers' ids may commit out of
@@ -22,7 +23,13 @@ from __future__ import annotations
 
 from typing import Final
 
-from taskwatch.actions.schema import APPLICATION_ID, LIVE_INDEX, cost_columns, grace_table
+from taskwatch.actions.schema import (
+    APPLICATION_ID,
+    LIVE_INDEX,
+    cost_columns,
+    grace_table,
+    shard_terms,
+)
 
 PG_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (  # 1: the journal as of SQLite schema 3
@@ -70,11 +77,15 @@ PG_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         grace_table("double precision"),
     ),
     cost_columns("double precision"),  # 2: as SQLite schema 4 (the estimate, the saved spend)
+    shard_terms("bigint", "double precision"),  # 3: as SQLite schema 5 (a term per shard)
 )
 PG_SCHEMA_VERSION: Final = len(PG_MIGRATIONS)
 PG_OLDEST_READABLE: Final = 1
 PG_COSTS_SINCE: Final = 2
 """The schema that added the cost columns; a read-only journal older than it reads NULLs."""
+PG_SHARDS_SINCE: Final = 3
+"""The schema that keyed ``leadership`` by shard (SQLite's :data:`~taskwatch.actions.schema.
+SHARDS_SINCE`)."""
 
 VERSION_TABLE: Final = "taskwatch_schema"
 CREATE_VERSION_TABLE: Final = f"""CREATE TABLE {VERSION_TABLE} (

@@ -48,6 +48,7 @@ from taskwatch.actions.pgschema import (
     PG_MIGRATIONS,
     PG_OLDEST_READABLE,
     PG_SCHEMA_VERSION,
+    PG_SHARDS_SINCE,
     VERSION_TABLE,
 )
 from taskwatch.actions.schema import APPLICATION_ID
@@ -204,6 +205,7 @@ class PostgresJournal(Journal):
             if self.read_only:
                 self._fail("no journal in this database yet")
         self.costs = not self.read_only or version >= PG_COSTS_SINCE
+        self.shard_terms = not self.read_only or version >= PG_SHARDS_SINCE
         if self.read_only and version < PG_OLDEST_READABLE:
             self._fail(
                 f"the journal's schema {version} is too old to read; start the daemon once to"

@@ -79,6 +79,26 @@ def cost_columns(money_type: str) -> tuple[str, ...]:
     )
 
 
+def shard_terms(term_type: str, epoch_type: str) -> tuple[str, ...]:
+    """``leadership`` keyed by shard (accounts sharded across replicas, each shard fenced by its
+    own term): the table of one row is rebuilt, its row becoming shard 0 with its term and
+    holder; another shard's row is written by its first term (none yet: term 0). Every intent
+    records its shard (0: unsharded, and every row older than the column)."""
+    return (
+        f"""CREATE TABLE leadership_by_shard (
+            shard  INTEGER PRIMARY KEY CHECK (shard >= 0),
+            term   {term_type} NOT NULL,
+            holder TEXT,
+            since  {epoch_type}
+        )""",
+        "INSERT INTO leadership_by_shard (shard, term, holder, since)"
+        " SELECT 0, term, holder, since FROM leadership",
+        "DROP TABLE leadership",
+        "ALTER TABLE leadership_by_shard RENAME TO leadership",
+        "ALTER TABLE intents ADD COLUMN shard INTEGER NOT NULL DEFAULT 0",
+    )
+
+
 MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (  # 1: the journal
         """CREATE TABLE intents (
@@ -131,11 +151,12 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         GRACE_TABLE,
     ),
     cost_columns("REAL"),  # 4: the estimate at the decision, and the spend an action saved
+    shard_terms("INTEGER", "REAL"),  # 5: a leadership term per shard, the shard of each intent
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 INSERT: Final = """INSERT INTO intents (time, policy, product, account, region, task_id, action,
-    mode, params, term, live, cost_so_far, cost_per_hour, currency)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"""
+    mode, params, shard, term, live, cost_so_far, cost_per_hour, currency)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"""
 """A new intent or record, with its estimate (``cost_saved`` is written with the outcome)."""
 OLDEST_READABLE: Final = 1
 """The oldest schema a read-only journal can be queried at; raise it when a migration changes a
@@ -154,6 +175,9 @@ _COSTS = "i.cost_so_far, i.cost_per_hour, i.cost_saved, i.currency"
 _NO_COSTS = "NULL AS cost_so_far, NULL AS cost_per_hour, NULL AS cost_saved, NULL AS currency"
 COSTS_SINCE: Final = 4
 """The schema that added the cost columns; a read-only journal older than it reads NULLs."""
+SHARDS_SINCE: Final = 5
+"""The schema that keyed ``leadership`` by shard; a read-only journal older than it has one term
+(shard 0's)."""
 
 
 def _select(costs: str) -> str:

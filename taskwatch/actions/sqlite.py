@@ -38,6 +38,7 @@ from taskwatch.actions.schema import (
     MIGRATIONS,
     OLDEST_READABLE,
     SCHEMA_VERSION,
+    SHARDS_SINCE,
 )
 from taskwatch.clock import Clock
 from taskwatch.errors import IntentRefused, StoreError
@@ -184,6 +185,7 @@ class SqliteJournal(Journal):
         if version == 0 and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
             self._fail("not a taskwatch journal (an SQLite database with other tables)")
         self.costs = not self.read_only or version >= COSTS_SINCE
+        self.shard_terms = not self.read_only or version >= SHARDS_SINCE
         if self.read_only and version < OLDEST_READABLE:
             self._fail(
                 f"the journal's schema {version} is too old to read; start the daemon once to"

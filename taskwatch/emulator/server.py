@@ -15,6 +15,8 @@ product is the host's first label when the host is a Tencent Cloud domain
 (``mps.tencentcloudapi.com``), and otherwise (``127.0.0.1:9460``) the one whose API version was
 asked for.
 
+``worlds``: a SecretId's own world (an account per key); notifications, inspection: ``world`` only.
+
 Inspection (loopback by default): ``GET /_emulator/log`` (``?since=SEQ`` for the tail),
 ``GET /_emulator/tasks``, ``GET /_emulator/faults``, ``POST /_emulator/scenario`` (replace the
 world with a YAML or JSON scenario), ``POST /_emulator/advance`` (move a virtual clock),
@@ -102,9 +104,11 @@ class Emulator:
         log_size: int = 200_000,
         scenario_loader: Callable[[bytes, Clock], Emulator] | None = None,
         notify_faults: NotifyFaults | None = None,
+        worlds: Mapping[str, World] | None = None,
     ) -> None:
         """Prefer :meth:`from_scenario`; this constructor is for tests that build worlds."""
         self.world = world
+        self.worlds: dict[str, World] = dict(worlds or {})  # SecretId → its own world
         self.clock: Clock = clock or world.clock
         self.keys: dict[str, Key] = {k.secret_id: k for k in credentials}
         self.options = options or Options()
@@ -113,7 +117,7 @@ class Emulator:
         self.log: deque[LogEntry] = deque(maxlen=log_size)
         self._seq = 0
         self._started = self.clock.monotonic()
-        self._last_purge = self.clock.monotonic()
+        self._purged: dict[int, float] = {}  # id(world) → monotonic time of its last purge
         self._release = asyncio.Event()
         self._scenario_loader = scenario_loader
         self.metadata = MetadataService(self)  # the CVM instance role (emulator/metadata.py)
@@ -259,8 +263,9 @@ class Emulator:
             ctx = CallContext(
                 region=region, language=language, secret_id=secret_id, options=self.options
             )
-            self._housekeeping()
-            payload = spec.handler(self.world, coerce(spec.spec, params), ctx)
+            world = self.worlds.get(secret_id, self.world)
+            self._housekeeping(world)
+            payload = spec.handler(world, coerce(spec.spec, params), ctx)
             payload = {**payload, "RequestId": rid}
             if fault is not None:  # missing_field
                 fault_field = fault.field
@@ -281,12 +286,9 @@ class Emulator:
         name = host.split(":", 1)[0].lower()
         first = name.split(".", 1)[0]
         if name.endswith("tencentcloudapi.com") and first in VERSIONS:
-            if VERSIONS[first][0] != version:
-                raise EmulatedError(
-                    "NoSuchVersion", f"The API version `{version}` is not supported."
-                )
-            return first
-        product = PRODUCT_BY_VERSION.get(version)
+            product = first if VERSIONS[first][0] == version else None
+        else:
+            product = PRODUCT_BY_VERSION.get(version)
         if product is None:
             raise EmulatedError("NoSuchVersion", f"The API version `{version}` is not supported.")
         return product
@@ -305,17 +307,17 @@ class Emulator:
             raise type_error("body")
         return value
 
-    def _housekeeping(self) -> None:
-        self.world.tick()
+    def _housekeeping(self, world: World) -> None:
+        world.tick()
         mono = self.clock.monotonic()
-        if mono - self._last_purge >= PURGE_EVERY:
-            self._last_purge = mono
+        if mono - self._purged.setdefault(id(world), self._started) >= PURGE_EVERY:
+            self._purged[id(world)] = mono
             keep = max(
                 self.options.mps_list_window,
                 self.options.mps_detail_retention,
                 self.options.dlc_query_window,
             )
-            self.world.purge(older_than=self.world.now() - keep)
+            world.purge(older_than=world.now() - keep)
 
     def _lost(self, event: str, params: Mapping[str, Any], code: str) -> None:
         self._record("notify", event, dict(params), code, "", {}, "", None)
@@ -372,7 +374,8 @@ class Emulator:
             fresh = self._scenario_loader(body, self.clock)
         except ValueError as exc:
             raise web.HTTPBadRequest(text=str(exc)) from None
-        self.world, self.keys, self.options = fresh.world, fresh.keys, fresh.options
+        self.world, self.worlds, self.keys = fresh.world, fresh.worlds, fresh.keys
+        self.options = fresh.options
         self.limits, self.faults = fresh.limits, fresh.faults
         self.notifier.outbox.faults = fresh.notify_faults
         fresh.world.transition_listeners.clear()  # the fresh emulator's own: it never serves

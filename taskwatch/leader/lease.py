@@ -95,13 +95,37 @@ class KubernetesLeaseStore:
         self.kubeconfig = kubeconfig
         self._timeout = request_timeout
         self._api = api
+        self._parent: KubernetesLeaseStore | None = None
+        self._connecting = anyio.Lock()
+
+    def sibling(self, name: str) -> KubernetesLeaseStore:
+        """A store of another Lease over this one's connection (sharded accounts use 2 x shards
+        Leases): connected when this one is, closed with it (its own :meth:`close` does
+        nothing)."""
+        other = KubernetesLeaseStore(
+            name=name,
+            namespace=self.namespace,
+            kubeconfig=self.kubeconfig,
+            request_timeout=self._timeout,
+            api=self._api,
+        )
+        other._parent = self
+        return other
 
     async def open(self) -> None:
         await self._connect()
 
     async def _connect(self) -> Any:
+        if self._parent is not None:
+            return await self._parent._connect()
         if self._api is not None:
             return self._api
+        async with self._connecting:  # siblings ask at once: one connection
+            if self._api is None:
+                self._api = await self._connection()
+        return self._api
+
+    async def _connection(self) -> Any:
         # The client package imports every model of the API (seconds of CPU): not on the loop.
         try:
             await anyio.to_thread.run_sync(importlib.import_module, "kubernetes_asyncio.client")
@@ -118,10 +142,11 @@ class KubernetesLeaseStore:
                 client_configuration=configuration,
                 persist_config=False,
             )
-        self._api = client.CoordinationV1Api(client.ApiClient(configuration=configuration))
-        return self._api
+        return client.CoordinationV1Api(client.ApiClient(configuration=configuration))
 
     async def close(self) -> None:
+        if self._parent is not None:
+            return  # the connection is the parent's
         if self._api is not None:
             api, self._api = self._api, None
             await api.api_client.close()

@@ -57,6 +57,7 @@ from taskwatch.metrics.costs import CostCollector, summarise_costs
 from taskwatch.metrics.credentials import CredentialMetrics
 from taskwatch.metrics.events import EventMetrics
 from taskwatch.metrics.process import ProcessMetrics
+from taskwatch.metrics.shards import ShardMetrics
 from taskwatch.metrics.vocabulary import BUDGETS, MAX_LABEL_LENGTH, OTHER, LabelGuard
 from taskwatch.models import SourceKey, Task
 from taskwatch.tencent.errors import CallSite
@@ -111,7 +112,7 @@ _SOURCE = ("account", "product", "region")
 _CALL = ("account", "product", "action")
 
 
-class Metrics(ProcessMetrics, CredentialMetrics, EventMetrics):
+class Metrics(ProcessMetrics, CredentialMetrics, EventMetrics, ShardMetrics):
     """The metrics of one taskwatch process, registered in ``registry``.
 
     It is also the API client's :class:`~taskwatch.tencent.client.CallObserver`. The process's
@@ -259,6 +260,7 @@ class Metrics(ProcessMetrics, CredentialMetrics, EventMetrics):
         self._register_credentials(r)
         # Task notifications and deadline timers (metrics/events)
         self._register_events(r)
+        self._register_shards(r)
 
     # --- tasks ------------------------------------------------------------------------------
 

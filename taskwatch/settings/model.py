@@ -219,9 +219,16 @@ class Leader(Section):
     """Time between renewals, and between a follower's attempts (jittered up to +20 %)."""
     kubeconfig: Annotated[Path, BeforeValidator(_path)] | None = None
     """A kubeconfig file; default: the in-cluster configuration (the pod's ServiceAccount)."""
+    shards: Annotated[int, Field(ge=1, le=256), _INT] = 1
+    """Split the accounts across replicas: each account belongs to one of ``shards`` shards (by
+    rendezvous hashing of its name), each shard has its own Lease (``<lease_name>-<i>``), and
+    each replica holds a fair share of them. 1: one Lease named ``lease_name``, one leader
+    watches everything. More than 1 needs ``enabled: true``."""
 
     @model_validator(mode="after")
     def _coherent(self) -> Leader:
+        if self.shards > 1 and not self.enabled:
+            raise _Invalid("needs leader.enabled: true (shards are held through Leases)", "shards")
         if not self.lease_duration > self.renew_deadline:
             limit = format_duration(self.lease_duration)
             raise _Invalid(

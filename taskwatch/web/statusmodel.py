@@ -132,6 +132,16 @@ class PolicyStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class ShardRow:
+    """One shard of the accounts (``leader.shards`` above 1): held here or not, and its
+    accounts."""
+
+    shard: int
+    held: bool
+    accounts: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class StatusSnapshot:
     """Everything the page shows, taken at ``now`` (UTC epoch seconds)."""
 
@@ -158,6 +168,8 @@ class StatusSnapshot:
     """Whether cost estimates are on (a price table, ``prices.enabled``)."""
     top_spenders: Sequence[Spender] = ()
     """Running tasks with an estimate, highest spend per hour first."""
+    shards: Sequence[ShardRow] = ()
+    """Every shard of the accounts, with sharded accounts; empty otherwise."""
     unpriced_running: int = 0
     """Running tasks with no estimate (left out of ``top_spenders``)."""
     saved: Sequence[SavedRow] = ()

@@ -253,6 +253,19 @@ _PAGE = """<!doctype html>
 """
 
 
+def _shards(snap: StatusSnapshot) -> str:
+    """Every shard of the accounts: held here or elsewhere, and its accounts."""
+    rows = [
+        [
+            str(r.shard),
+            _badge("held here", "ok") if r.held else _badge("elsewhere", "idle"),
+            _e(", ".join(r.accounts)) if r.accounts else '<span class="muted">none</span>',
+        ]
+        for r in snap.shards
+    ]
+    return _table(["Shard", "Here", "Accounts"], rows, numeric={0})
+
+
 def render(snap: StatusSnapshot) -> str:
     """The page for ``snap``, as a complete HTML document."""
     badges = [
@@ -283,6 +296,10 @@ def render(snap: StatusSnapshot) -> str:
         saved_section(snap),
         _section("actions", "Recent actions", _actions(snap), "newest first"),
     ]
+    if snap.shards:
+        held = sum(r.held for r in snap.shards)
+        note = f"this replica holds {held} of {len(snap.shards)}"
+        sections.insert(1, _section("shards", "Shards", _shards(snap), note))
     return _PAGE.format(
         version=_e(snap.version),
         badges=" ".join(badges),

@@ -55,7 +55,7 @@ async def test_a_fence_that_cannot_describe_sends_nothing_and_decides_again_next
 
 async def test_leadership_lost_during_the_fence_sends_nothing(bench: Build) -> None:
     answers = iter([True, False])
-    b = bench(old_queries(), may_act=lambda: next(answers))
+    b = bench(old_queries(), may_act=lambda source: next(answers))
     assert await b.cycle(Q) == []
     assert b.adapter.describes == ["q1"]
     assert b.adapter.acts == []
@@ -63,7 +63,7 @@ async def test_leadership_lost_during_the_fence_sends_nothing(bench: Build) -> N
 
 
 async def test_a_follower_does_not_even_describe(bench: Build) -> None:
-    b = bench(old_queries(), may_act=lambda: False)
+    b = bench(old_queries(), may_act=lambda source: False)
     assert await b.cycle(Q) == []
     assert b.adapter.describes == b.adapter.acts == []
 

@@ -218,7 +218,7 @@ async def test_an_intent_of_a_term_that_is_over_decides_nothing_and_sends_nothin
     bench: Build, opener: Opener
 ) -> None:
     tenures: list[Tenure] = []
-    b = on_shared(bench, opener, old_queries(), term=lambda: tenures[0].current())
+    b = on_shared(bench, opener, old_queries(), term=lambda source: tenures[0].current())
     tenure = Tenure(b.journal, "replica-a", fenced=True, leading=lambda: True)
     tenures.append(tenure)
     assert tenure.current() == 1

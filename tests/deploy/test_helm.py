@@ -238,7 +238,12 @@ def test_the_sqlite_journal_lives_on_the_claim_and_postgres_reads_its_secret(
         assert mounts(docs)["/var/run/secrets/taskwatch-postgres"]["readOnly"] is True
         assert settings.leader.enabled is True
         role = one(docs, "Role")
-        assert role["rules"][0]["resourceNames"] == [settings.leader.lease_name]
+        base = settings.leader.lease_name
+        assert role["rules"][0]["resourceNames"] == [
+            base,
+            *(f"{base}-{i}" for i in range(8)),
+            *(f"{base}-member-{k}" for k in range(8)),
+        ]
         theirs = documents(kustomize.render("postgres"))
         assert role["rules"] == one(theirs, "Role")["rules"]
         budget = one(docs, "PodDisruptionBudget")["spec"]

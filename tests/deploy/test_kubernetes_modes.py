@@ -61,7 +61,11 @@ LEASE_RULES = [
     {
         "apiGroups": ["coordination.k8s.io"],
         "resources": ["leases"],
-        "resourceNames": ["taskwatch-leader"],
+        "resourceNames": [
+            "taskwatch-leader",
+            *(f"taskwatch-leader-{i}" for i in range(8)),
+            *(f"taskwatch-leader-member-{k}" for k in range(8)),
+        ],
         "verbs": ["get", "update"],
     },
     {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},

@@ -57,6 +57,7 @@ SYNTHETIC: dict[str, frozenset[str]] = {"up": frozenset()}
 """Series Prometheus makes itself for each target, with their own labels (besides targets')."""
 
 EXPECTED_ALERTS = {
+    "TaskwatchShardUnheld",
     "TaskwatchNotificationsRefused",
     "TaskwatchDown",
     "TaskwatchTargetMissing",

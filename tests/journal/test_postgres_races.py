@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 import psycopg
@@ -253,6 +253,7 @@ def test_a_pause_or_new_term_waits_for_the_intent_in_flight_and_holds_for_every_
         with ThreadPoolExecutor(max_workers=3) as pool:
             first = pool.submit(in_flight.intent, **abort(task_id="x"), term=term)
             waiting_on_locks(watcher, 1)
+            stopped: Future[object]
             if stop == "pause":
                 stopped = pool.submit(stopper.set_switch, paused=True, actor="oncall")
             else:

@@ -57,7 +57,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- $leader := dict "enabled" false -}}
 {{- if eq .Values.journal.backend "postgresql" -}}
 {{- $state = dict "url" "${TASKWATCH_STATE_URL}" "password_file" "/var/run/secrets/taskwatch-postgres/password" -}}
-{{- $leader = dict "enabled" true "lease_name" (include "taskwatch.leaseName" .) -}}
+{{- $leader = dict "enabled" true "lease_name" (include "taskwatch.leaseName" .) "shards" (int .Values.leaderElection.shards) -}}
 {{- end -}}
 {{- $config := dict "accounts" (list $account) "http" $http "state" $state "leader" $leader "actions" (dict "paused" .Values.config.paused) "logging" (dict "level" .Values.config.logLevel "format" "json") -}}
 {{- toYaml (mergeOverwrite $config (deepCopy .Values.config.extra)) -}}
