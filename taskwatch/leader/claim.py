@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import replace
 from datetime import UTC
 from typing import Any
 
@@ -103,12 +102,7 @@ class Claim:
             if not self.known:
                 return False
             created = await self.store.create(
-                LeaseRecord(
-                    holder=self.identity,
-                    duration=self.timings.lease_seconds,
-                    acquire_time=wall,
-                    renew_time=wall,
-                )
+                LeaseRecord.first(self.identity, self.timings.lease_seconds, wall)
             )
             if created is None:
                 return False
@@ -119,14 +113,7 @@ class Claim:
         if not ours and not self.free(self.clock.monotonic()):
             return False
         written = await self.store.update(
-            replace(
-                current,
-                holder=self.identity,
-                duration=self.timings.lease_seconds,
-                renew_time=wall,
-                acquire_time=current.acquire_time if ours else wall,
-                transitions=current.transitions if ours else current.transitions + 1,
-            )
+            current.taken_by(self.identity, self.timings.lease_seconds, wall)
         )
         if written is None:
             return False
@@ -141,9 +128,7 @@ class Claim:
         if record is None or record.holder != self.identity:
             return False
         wall = self.clock.now().astimezone(UTC)
-        written = await self.store.update(
-            replace(record, holder="", duration=1, renew_time=wall, acquire_time=wall)
-        )
+        written = await self.store.update(record.released(wall))
         if written is None:
             return False
         self._observe(written, self.clock.monotonic())

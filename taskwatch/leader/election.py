@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC
 from typing import Protocol
 
@@ -223,12 +223,7 @@ class KubernetesElector(_Leadership):
         got_at = self.clock.monotonic()
         if current is None:
             created = await self.store.create(
-                LeaseRecord(
-                    holder=self.identity,
-                    duration=self.timings.lease_seconds,
-                    acquire_time=wall,
-                    renew_time=wall,
-                )
+                LeaseRecord.first(self.identity, self.timings.lease_seconds, wall)
             )
             if created is None:
                 return False
@@ -240,15 +235,9 @@ class KubernetesElector(_Leadership):
         if current.holder and not ours and got_at < self._expires_at():
             self._held_by_other = True
             return False
-        wanted = replace(
-            current,
-            holder=self.identity,
-            duration=self.timings.lease_seconds,
-            renew_time=wall,
-            acquire_time=current.acquire_time if ours else wall,
-            transitions=current.transitions if ours else current.transitions + 1,
+        written = await self.store.update(
+            current.taken_by(self.identity, self.timings.lease_seconds, wall)
         )
-        written = await self.store.update(wanted)
         if written is None:
             return False
         self._observe(written, self.clock.monotonic())
@@ -330,7 +319,7 @@ class KubernetesElector(_Leadership):
         if record is None or record.holder != self.identity:
             return
         wall = self.clock.now().astimezone(UTC)
-        freed = replace(record, holder="", duration=1, renew_time=wall, acquire_time=wall)
+        freed = record.released(wall)
         with anyio.move_on_after(self.timings.retry_period, shield=True):
             try:
                 written = await self.store.update(freed)

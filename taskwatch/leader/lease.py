@@ -52,6 +52,29 @@ class LeaseRecord:
         """What changes when the holder renews: a change restarts the expiry countdown."""
         return self.holder, self.renew_time, self.version
 
+    @classmethod
+    def first(cls, holder: str, duration: int, now: datetime) -> LeaseRecord:
+        """The record that creates a Lease held by ``holder`` from ``now``."""
+        return cls(holder=holder, duration=duration, acquire_time=now, renew_time=now)
+
+    def released(self, now: datetime) -> LeaseRecord:
+        """This record handed back at ``now``: no holder, a one-second duration, so another
+        replica takes it at its next attempt instead of waiting out the lease."""
+        return replace(self, holder="", duration=1, renew_time=now, acquire_time=now)
+
+    def taken_by(self, holder: str, duration: int, now: datetime) -> LeaseRecord:
+        """This record renewed by ``holder`` at ``now`` (its holder: a renewal; another: a
+        takeover, which restarts the acquire time and counts a transition)."""
+        ours = self.holder == holder
+        return replace(
+            self,
+            holder=holder,
+            duration=duration,
+            renew_time=now,
+            acquire_time=self.acquire_time if ours else now,
+            transitions=self.transitions if ours else self.transitions + 1,
+        )
+
 
 class LeaseStore(Protocol):
     """Where the lease lives. ``create`` and ``update`` return ``None`` on a conflict (409);
