@@ -1,7 +1,9 @@
 """The peers taskwatch is measured against, each in its best ordinary use.
 
 - :func:`aiolimiter_gate`: ``aiolimiter.AsyncLimiter(N, 1)`` (N per one second, its documented
-  form) around each call: ``async with limiter: await call()``.
+  form) around each call: ``async with limiter: await call()``; with ``bursting=False``,
+  ``AsyncLimiter(1, 1 / N)``, the form aiolimiter's documentation gives for no bursts (a bucket of
+  one, so entries are at least ``1 / N`` apart).
 - :func:`naive_dispatch`: a loop that starts one call and sleeps ``1 / N``, as fast as it can,
   without waiting for answers (so a slow answer does not lower its rate).
 - :class:`NaivePoller`: a poller on the official SDK (sync ``MpsClient``, keep-alive on) that
@@ -23,8 +25,10 @@ from aiolimiter import AsyncLimiter
 STATUSES = ("WAITING", "PROCESSING", "FINISH")
 
 
-def aiolimiter_gate(rate: float) -> Callable[[Callable[[], Awaitable[None]]], Awaitable[None]]:
-    limiter = AsyncLimiter(rate, 1)
+def aiolimiter_gate(
+    rate: float, *, bursting: bool = True
+) -> Callable[[Callable[[], Awaitable[None]]], Awaitable[None]]:
+    limiter = AsyncLimiter(rate, 1) if bursting else AsyncLimiter(1, 1 / rate)
 
     async def through(call: Callable[[], Awaitable[None]]) -> None:
         async with limiter:

@@ -29,6 +29,7 @@ BENCHMARKS = {
     "P5": "tests.bench.p5_memory",
     "P6": "tests.bench.p6_signing",
     "P7": "tests.bench.p7_journal",
+    "P8": "tests.bench.p8_scale",
 }
 
 
