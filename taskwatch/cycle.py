@@ -74,8 +74,12 @@ class Cycle:
         """(Re)plan the timers from what the watcher holds: every task, or the ids ``only``."""
         if self.deadlines is None or not self.watcher.ready:
             return
-        held = self.watcher.actionable()
-        tasks = held if only is None else [t for t in held if t.id in only]
+        watcher = self.watcher
+        tasks = (
+            watcher.actionable()
+            if only is None
+            else [t for i in only if (t := watcher.tracked(i)) is not None]
+        )
         source, grace = str(self.watcher.source), self.executor.grace
         try:
             self.deadlines.plan(
@@ -99,8 +103,8 @@ class Cycle:
         re-describes before acting), then replan them. How many actions were taken."""
         src = self.watcher.source
         async with self.lock:
-            held = {t.id: t for t in self.watcher.actionable()}
-            tasks = [held[i] for i in ids if i in held]
+            held = {i: t for i in ids if (t := self.watcher.tracked(i)) is not None}
+            tasks = list(held.values())
             reports = await self.executor.run(self.watcher.adapter, tasks, scope=set(ids))
             self._settle(reports)
             self.plan(only=set(ids))
@@ -128,7 +132,7 @@ class Cycle:
         self.watcher.observe(fresh)
         if self.executor.rules:
             async with self.lock:
-                tasks = [t for t in self.watcher.actionable() if t.id == task_id]
+                tasks = [t for t in (self.watcher.tracked(task_id),) if t is not None]
                 reports = await self.executor.run(self.watcher.adapter, tasks, scope={task_id})
                 self._settle(reports)
                 self.plan(only={task_id})

@@ -120,8 +120,13 @@ class Deadlines:
         if only is None:
             self._fired = {k: v for k, v in self._fired.items() if k in self._due}
         self._trim()
-        self._heap = [(due, task_id) for task_id, due in self._due.items()]
-        heapq.heapify(self._heap)
+        if only is None:
+            self._heap = [(due, task_id) for task_id, due in self._due.items()]
+            heapq.heapify(self._heap)
+        else:  # a reaction: push the replanned (older entries are skipped as stale)
+            for task_id in only:
+                if task_id in self._due:
+                    heapq.heappush(self._heap, (self._due[task_id], task_id))
         self.metrics.timers_pending(self.source, len(self._due))
         self._wake.set()
         return len(self._due)

@@ -132,6 +132,11 @@ class Watcher:
         tracker = self.tracker
         return [*tracker.active.values(), *tracker.presumed.values(), *self.listed_done.values()]
 
+    def tracked(self, task_id: str) -> Task | None:
+        """One task of :meth:`actionable`, by id (a reaction's lookup, without the list)."""
+        t = self.tracker
+        return t.active.get(task_id) or t.presumed.get(task_id) or self.listed_done.get(task_id)
+
     def _outlived(self, task: Task, now: float) -> bool:
         """Whether ``task``, last seen active, is presumed active now that no call shows it: its
         product's tasks outlive the API's windows and it left the listing past its list window."""
