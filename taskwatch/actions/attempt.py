@@ -262,6 +262,29 @@ class Actor:
         )  # fmt: skip
         return saved
 
+    async def in_flight_elsewhere(
+        self, adapter: Adapter, rule: Rule, task: Task, last: AuditRecord | None
+    ) -> ActionReport | None:
+        """``fenced`` without a describe when ``last`` is another writer's intent that may still
+        await its answer (a shared journal, younger than ``in_flight``); ``None`` otherwise.
+
+        Why before the fence: that call may already have ended the task, and a fence that finds
+        it ended settles an in-doubt intent as ``already_done``, which would take the place of
+        the ``done`` its writer is about to record (the first outcome stays). Its writer settles
+        it; if that writer dies, the intent is in doubt once older than ``in_flight``."""
+        if (
+            last is None
+            or last.result != "intent"
+            or self.guard.keeps(last.id)
+            or not self.journal.may_be_in_flight(last.time)
+        ):
+            return None
+        what = f"{rule.action} of {task.id}"
+        refusal = IntentRefused("open", f"intent {last.id} for the {what} may be in flight")
+        where = where_of(adapter.source, rule, task)
+        params = adapter.action_params(task.id, operator=rule.operator)
+        return await self._refused(refusal, rule, task.id, where, params)
+
     async def _refused(
         self,
         refusal: IntentRefused,

@@ -77,6 +77,12 @@ class Backend(abc.ABC):
     def open(self) -> None:
         """Open (creating and migrating when writable); a no-op when already open."""
 
+    def may_be_in_flight(self, written: float) -> bool:
+        """Whether an intent without outcome written at ``written`` (UTC epoch) may still be
+        waiting for the API's answer at another writer: only in a shared journal, and only
+        younger than ``in_flight``. Such an intent is its writer's to settle, not a reader's."""
+        return self.shared and written > self._now() - self.in_flight
+
     @abc.abstractmethod
     def close(self) -> None:
         """Close; idempotent."""

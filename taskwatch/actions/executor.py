@@ -325,6 +325,9 @@ class Executor:
         )
         if last is not None and last.result in SETTLED:
             return None  # already handled; the listing has not caught up yet
+        elsewhere = await self.actor.in_flight_elsewhere(adapter, rule, task, last)
+        if elsewhere is not None:
+            return elsewhere  # another replica's call in flight: its writer settles it
         # A call that may have worked (a crash, a timeout): the fence decides whether it did. A
         # failed call is history, not doubt; its record keeps its code.
         prior = last if last is not None and last.result in IN_DOUBT else None

@@ -176,6 +176,10 @@ class JournalGuard:
                 return
             del self._kept[intent_id]
 
+    def keeps(self, intent_id: int) -> bool:
+        """Whether this process made the call of ``intent_id`` and keeps its outcome unwritten."""
+        return intent_id in self._kept
+
     def settled(self, key: ActionKey) -> bool:
         """Whether a kept outcome already says this action was done (or had nothing to do)."""
         return any(k.key == key and k.result in SETTLED for k in self._kept.values())

@@ -262,8 +262,7 @@ class Journal(JournalReads):
             raise IntentRefused("done", f"intent {live_id} already did the {what}")
         if supersedes != live_id:
             raise IntentRefused("open", f"intent {live_id} for the {what} is still open")
-        in_flight = result is None and self.shared and written > self._now() - self.in_flight
-        if in_flight:
+        if result is None and self.may_be_in_flight(written):
             raise IntentRefused("open", f"intent {live_id} for the {what} may be in flight")
 
     def _insert(

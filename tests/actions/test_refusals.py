@@ -188,6 +188,27 @@ async def test_a_live_intent_younger_than_in_flight_in_a_shared_journal_is_not_s
     assert b.adapter.acts == []
 
 
+async def test_another_replica_s_call_that_ended_the_task_keeps_its_done_while_in_flight(
+    bench: Build, postgres_url: str
+) -> None:
+    """The split-brain race: the other replica's abort has landed (the task ended) but its answer
+    is not back. The fence must not settle that intent as ``already_done``: the ``done`` its
+    writer records a moment later is the truth."""
+    state = State(url=postgres_url)
+    b = bench(old_queries(), journal=lambda clock: journal_for(state, clock=clock))
+    with journal_for(state, clock=b.clock) as other:
+        intent = abort_by_another(other, "q1")  # its call is in flight and has already landed
+        b.adapter.fresh["q1"] = None  # ended, though this replica's listing still shows it
+        [(task, result, reason)] = await b.cycle(Q)
+        assert (task, result) == ("q1", "fenced")
+        assert "may be in flight" in reason
+        assert b.adapter.describes == b.adapter.acts == []  # another replica's call: not ours
+        assert other.outcome(intent, result=Outcome.DONE)  # its answer arrives: it is taken
+        record = other.get(intent)
+    assert record is not None
+    assert record.result == "done"
+
+
 async def test_an_intent_left_by_a_writer_that_died_is_superseded_once_past_in_flight(
     bench: Build, postgres_url: str
 ) -> None:
