@@ -139,7 +139,7 @@ class Runtime:
 
     def snapshot(self) -> list[BucketStats]:
         """Every account's buckets, for the rate-limit gauges."""
-        return [b for limiter in self.limiters.values() for b in limiter.snapshot()]
+        return [b for limiter in list(self.limiters.values()) for b in limiter.snapshot()]
 
     def install(self, previous: Runtime) -> None:
         """Make this runtime's configuration the executor's and the notifier host's, in place of

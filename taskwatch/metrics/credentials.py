@@ -58,7 +58,10 @@ class ExpiryCollector:
         credentials)."""
         key = (account, source.kind)
         kept = [r for r in self._watched.get(key, []) if r() not in (None, source)]
-        self._watched[key] = [*kept, weakref.ref(source)]
+        # Rebuilt whole, dead sources dropped here: the scrape reads it from a worker thread
+        # (web.exposition) and must never see it change under it, nor change it itself.
+        watched = {k: refs for k, refs in self._watched.items() if any(r() for r in refs)}
+        self._watched = {**watched, key: [*kept, weakref.ref(source)]}
 
     def _family(self) -> GaugeMetricFamily:
         return GaugeMetricFamily(
@@ -74,9 +77,6 @@ class ExpiryCollector:
         family = self._family()
         for key, refs in list(self._watched.items()):
             alive = [s for s in (r() for r in refs) if s is not None]
-            if not alive:
-                del self._watched[key]
-                continue
             held = [s.expires_at for s in reversed(alive) if s.expires_at is not None]
             if held:
                 family.add_metric(list(key), held[0])

@@ -24,13 +24,16 @@ extra headers come from an optional web config (:mod:`taskwatch.web.webconfig`) 
 :meth:`HttpServer.start`. With ``events``, the task notification routes
 (:mod:`taskwatch.web.events`), which authenticate themselves and so skip basic auth.
 
-Not guaranteed: the exposition is rendered on the event loop (so collectors read consistent state
-without locks); a registry of many thousands of series would delay the loop for that long. To
-keep a burst of scrapes from starving the scan loops, ``/metrics`` (per format and name filter) and
-the status page are rendered at most once per ``RENDER_TTL`` (0.25 s) and served from that copy in
-between: a scrape may be up to a quarter of a second stale. Measured before (tests/reliability/
+The exposition is rendered in a worker thread, shared by concurrent scrapes
+(:mod:`taskwatch.web.exposition`, which says what that asks of collectors). To keep a burst of
+requests from starving the scan loops, ``/metrics`` (per format and name filter) and the status
+page are rendered at most once per ``RENDER_TTL`` (0.25 s) and served from that copy in between: a
+scrape may be up to a quarter of a second stale. Measured before (tests/reliability/
 test_load.py): ~5 ms per exposition and ~4 ms per status page, so 200 requests/s took ~90 % of the
 loop.
+
+Not guaranteed: the status page is rendered on the event loop (it reads the supervisor's state,
+which only the loop may read); a very large one delays the loop for that long.
 """
 
 from __future__ import annotations
@@ -45,19 +48,16 @@ from typing import Any, Protocol
 import structlog
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
 
 import taskwatch
 from taskwatch.metrics.registry import Metrics
 from taskwatch.web.events import EVENTS_ONLY, EventsRoutes, exempt
+from taskwatch.web.exposition import NO_STORE, RENDER_TTL, Exposition, exposition_handler
 from taskwatch.web.lifecycle import Controls, add_routes, warn_if_unprotected
 from taskwatch.web.statuspage import STYLESHEET, StatusView, render
 from taskwatch.web.webconfig import LiveWebConfig, WebConfig
 
 log = structlog.get_logger(__name__)
-
-NO_STORE = {hdrs.CACHE_CONTROL: "no-store"}
 
 Check = Callable[[], tuple[bool, Mapping[str, Any]]]
 
@@ -103,7 +103,7 @@ def build_app(
         app.router.add_get("/status.css", _stylesheet)
     else:
         app.router.add_get("/", _index)
-    app.router.add_get("/metrics", _exposition(metrics.registry))
+    app.router.add_get("/metrics", exposition_handler(Exposition(metrics.registry)))
     app.router.add_get("/healthz", _probe("liveness", health.liveness))
     app.router.add_get("/readyz", _probe("readiness", health.readiness))
     if controls is not None:
@@ -113,12 +113,9 @@ def build_app(
     return app
 
 
-RENDER_TTL = 0.25
-"""Seconds a rendered exposition or status page is served again before it is rendered anew."""
-
-
 class _Rendered:
-    """The last rendering per key, reused for ``RENDER_TTL`` seconds of loop time."""
+    """The last rendering per key, reused for ``RENDER_TTL`` seconds of loop time (the status
+    page's; the exposition has its own, :class:`~taskwatch.web.exposition.Exposition`)."""
 
     def __init__(self) -> None:
         self._cache: dict[object, tuple[float, Any]] = {}
@@ -151,22 +148,6 @@ async def _stylesheet(request: web.Request) -> web.Response:
     return web.Response(
         text=STYLESHEET, content_type="text/css", headers={hdrs.CACHE_CONTROL: "max-age=300"}
     )
-
-
-def _exposition(registry: CollectorRegistry) -> Handler:
-    cache = _Rendered()
-
-    async def metrics(request: web.Request) -> web.Response:
-        accept = ",".join(request.headers.getall(hdrs.ACCEPT, []))
-        encoder, content_type = choose_encoder(accept)
-        names = request.query.getall("name[]", [])
-        source = registry.restricted_registry(names) if names else registry
-        body = cache.get((content_type, tuple(names)), lambda: encoder(source))
-        response = web.Response(body=body, headers={hdrs.CONTENT_TYPE: content_type, **NO_STORE})
-        response.enable_compression()
-        return response
-
-    return metrics
 
 
 def _probe(name: str, check: Check) -> Handler:

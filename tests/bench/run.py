@@ -30,6 +30,7 @@ BENCHMARKS = {
     "P6": "tests.bench.p6_signing",
     "P7": "tests.bench.p7_journal",
     "P8": "tests.bench.p8_scale",
+    "P9": "tests.bench.p9_scrape",
 }
 
 
