@@ -31,7 +31,7 @@ from taskwatch.errors import StoreError
 from taskwatch.leader.shards import by_shard
 from taskwatch.runtime import Runtime
 from taskwatch.web.sdnotify import SystemdNotifier, status_summary
-from taskwatch.web.statusmodel import ShardRow, savings
+from taskwatch.web.statusmodel import ShardRow
 from taskwatch.web.statuspage import SavedRow, StatusSnapshot, snapshot_from
 
 STATUS_WINDOW = 86400.0
@@ -131,7 +131,7 @@ class Health:
     # --- the status page ----------------------------------------------------------------------
 
     def status_snapshot(self) -> StatusSnapshot:
-        """What the status page at ``/`` shows (one small journal query per rendering, which the
+        """What the status page at ``/`` shows (two small journal queries per rendering, which the
         server caches briefly). A journal that cannot be read shows no actions; ``/readyz`` says
         why. The spenders are priced by the runtime's price table; what enforced actions saved is
         read from the journal (every replica's, across restarts), or from this process's own
@@ -145,13 +145,10 @@ class Health:
         except StoreError:
             actions = []
         try:
-            saved, saved_from = savings(services.journal.recent(since)), "journal"
+            totals, saved_from = services.journal.saved_since(since), "journal"
         except StoreError:
-            saved = [
-                SavedRow(s.policy, s.currency, s.saved, s.per_hour, s.actions)
-                for s in services.metrics.saved_since(since)
-            ]
-            saved_from = "process"
+            totals, saved_from = services.metrics.saved_since(since), "process"
+        saved = [SavedRow(s.policy, s.currency, s.saved, s.per_hour, s.actions) for s in totals]
         sharding = services.sharding
         mine = rt.sources  # with shards: the sources of the shards held here
         if sharding is not None:

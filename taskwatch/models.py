@@ -197,3 +197,16 @@ class ActionGroup(AuditRecord):
     count: int = 1
     first_time: float | None = None
     """UTC epoch seconds of the group's first record (``time`` is its last)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Saved:
+    """What the enforced actions of one policy saved, in one currency, over some window."""
+
+    policy: str
+    currency: str
+    saved: float = 0.0
+    """Spend avoided where the time a task would still have run was known."""
+    per_hour: float = 0.0
+    """Spend rates avoided where it was not (open-ended: per hour)."""
+    actions: int = 0

@@ -22,12 +22,13 @@ from taskwatch.actions.schema import (
     COUNTED,
     GROUPED,
     GROUPED_BEFORE_COSTS,
+    SAVED,
     SELECT,
     SELECT_BEFORE_COSTS,
     group,
     record,
 )
-from taskwatch.models import ActionGroup, AuditRecord, Outcome
+from taskwatch.models import ActionGroup, AuditRecord, Outcome, Saved
 
 __all__ = ["JournalReads"]
 
@@ -96,6 +97,18 @@ class JournalReads(SharedControls):
             grouped = GROUPED if self.costs else GROUPED_BEFORE_COSTS
             rows = conn.execute(grouped, (since, limit)).fetchall()
         return [group(tuple(row)) for row in rows]
+
+    def saved_since(self, since: float) -> list[Saved]:
+        """What enforced actions saved since ``since`` (UTC epoch), per policy and currency: a
+        ``done`` enforced record with an estimate adds its ``cost_saved``, or, where that is
+        unknown (no end known), its ``cost_per_hour`` to the spend per hour stopped (as the
+        saved-spend counters do). One aggregate query: the status page used to read every record
+        of the day for it. A read-only journal older than the cost columns: none."""
+        if not self.costs:
+            return []
+        with self._reading("sum what actions saved") as conn:
+            rows = conn.execute(SAVED, (since,)).fetchall()
+        return [Saved(str(p), str(c), float(s), float(h), int(n)) for p, c, s, h, n in rows]
 
     # -- internals ---------------------------------------------------------------------------
 

@@ -202,6 +202,18 @@ GROUPED: Final = _grouped(SELECT)
 the group, its count and its first time; newest group first, at most a limit."""
 GROUPED_BEFORE_COSTS: Final = _grouped(SELECT_BEFORE_COSTS)
 
+SAVED: Final = """
+    SELECT i.policy, coalesce(i.currency, ''), sum(coalesce(i.cost_saved, 0)),
+        sum(CASE WHEN i.cost_saved IS NULL THEN i.cost_per_hour ELSE 0 END), count(*)
+    FROM intents i JOIN outcomes o ON o.intent_id = i.id
+    WHERE i.time >= ? AND i.mode = 'enforce' AND o.result = 'done'
+        AND i.cost_per_hour IS NOT NULL
+    GROUP BY i.policy, coalesce(i.currency, '')
+"""
+"""What enforced ``done`` actions with an estimate saved since a time, per (policy, currency):
+the sum of ``cost_saved``, the sum of ``cost_per_hour`` where ``cost_saved`` is unknown, and how
+many actions."""
+
 _SECRET_KEY = re.compile(
     r"secret|token|password|passwd|authori[sz]ation|signature|credential", re.I
 )

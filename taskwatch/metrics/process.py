@@ -28,30 +28,17 @@ from __future__ import annotations
 import platform
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Info
 
 from taskwatch.clock import Clock
+from taskwatch.models import Saved
 
 JOURNAL_OPERATIONS = ("read", "intent", "outcome", "record")
 SAVED_MEMORY = 86400.0
 """Seconds of saved-spend events kept in memory for :meth:`ProcessMetrics.saved_since`."""
 SAVED_MEMORY_MAX = 10_000
 """Saved-spend events kept in memory at most (a storm of actions cannot grow it unbounded)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Saved:
-    """What the enforced actions of one policy saved, in one currency, over some window."""
-
-    policy: str
-    currency: str
-    saved: float = 0.0
-    """Spend avoided where the time a task would still have run was known."""
-    per_hour: float = 0.0
-    """Spend rates avoided where it was not (open-ended: per hour)."""
-    actions: int = 0
 
 
 class ProcessMetrics:

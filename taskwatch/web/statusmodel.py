@@ -293,27 +293,6 @@ def snapshot_from(
     )
 
 
-def savings(records: Iterable[AuditRecord]) -> list[SavedRow]:
-    """What enforced actions saved, per policy and currency, from journal records: each ``done``
-    enforced record with an estimate adds its ``cost_saved``, or, where that is unknown (no end
-    known), its ``cost_per_hour`` to the spend per hour stopped (as the saved-spend counters
-    do)."""
-    out: dict[tuple[str, str], SavedRow] = {}
-    for r in records:
-        if r.mode != "enforce" or r.result != "done" or r.cost_per_hour is None:
-            continue
-        key = (r.policy, r.currency or "")
-        was = out.get(key, SavedRow(r.policy, r.currency or "", 0.0, 0.0, 0))
-        out[key] = SavedRow(
-            r.policy,
-            r.currency or "",
-            was.saved + (r.cost_saved or 0.0),
-            was.per_hour + (r.cost_per_hour if r.cost_saved is None else 0.0),
-            was.actions + 1,
-        )
-    return list(out.values())
-
-
 def _spenders(tasks: list[Task], pricer: Pricer | None, now: float) -> tuple[list[Spender], int]:
     """The running tasks priced, highest rate first (then highest spend), and how many have no
     estimate."""

@@ -72,6 +72,7 @@ def test_a_read_only_journal_older_than_the_columns_reads_without_estimates(
         (old,) = reader.recent(0.0)
         assert (old.task_id, costs(old)) == ("old-task", (None, None, None, None))
         assert reader.schema_version() == 3
+        assert reader.saved_since(0.0) == []  # no estimates, no savings
     with SqliteJournal(path, clock=clock) as journal:  # the daemon migrates it
         assert journal.schema_version() == SCHEMA_VERSION
         intent = journal.intent(**ABORT, estimate=RUNNING)
@@ -113,3 +114,35 @@ def test_a_postgresql_journal_of_schema_1_reads_without_estimates_then_migrates(
         intent = journal.intent(**ABORT, estimate=RUNNING)
         journal.outcome(intent, result="done", saved=5.0)
         assert costs(journal.get(intent)) == (40.0, 10.0, 5.0, "CNY")
+
+
+def test_the_savings_are_summed_per_policy_and_currency_by_the_database(
+    make_journal: MakeJournal, clock: ManualClock
+) -> None:
+    """Only enforced ``done`` actions with an estimate count: their ``cost_saved``, or their rate
+    where no end was known; a failed call, a dry-run ``would``, an action without estimate and
+    one before the window do not."""
+    journal = make_journal()
+    old = journal.intent(**abort(task_id="before"), estimate=RUNNING)
+    journal.outcome(old, result="done", saved=1000.0)
+    clock.advance(60)
+    since = clock.now().timestamp()
+    usd = Estimate(so_far=1.0, per_hour=2.5, currency="USD", basis="b")
+    for task, saved, estimate in [
+        ("t-1", 20.0, RUNNING), ("t-2", 5.5, RUNNING), ("t-3", None, RUNNING),
+        ("t-4", None, usd), ("t-5", 3.0, None),
+    ]:  # fmt: skip
+        journal.outcome(
+            journal.intent(**abort(task_id=task), estimate=estimate), result="done", saved=saved
+        )
+    journal.outcome(journal.intent(**abort(task_id="t-6"), estimate=RUNNING), result="failed")
+    journal.would(**abort(task_id="t-7"), estimate=RUNNING)
+    other = journal.intent(**{**abort(task_id="t-8"), "policy": "other"}, estimate=RUNNING)
+    journal.outcome(other, result="done", saved=7.0)
+    totals = sorted(journal.saved_since(since), key=lambda s: (s.policy, s.currency))
+    assert [(s.policy, s.currency, s.saved, s.per_hour, s.actions) for s in totals] == [
+        (ABORT["policy"], "CNY", 25.5, 10.0, 3),
+        (ABORT["policy"], "USD", 0.0, 2.5, 1),
+        ("other", "CNY", 7.0, 0.0, 1),
+    ]
+    assert make_journal(read_only=True).saved_since(since) == journal.saved_since(since)
