@@ -9,8 +9,10 @@ md5(str(Timestamp) + NotifyKey)`` in lowercase hex. Checked, in this order: the 
 (``unknown_account``) and has ``mps_notify_keys`` (``not_configured``); the body is a JSON object
 with an integer ``Timestamp`` and a 32-hex ``Sign`` (``malformed``); the ``Sign`` matches one of
 the keys, compared in constant time against every key (``forged``); ``now <= Timestamp``
-(``expired``) and ``Timestamp <= now + events.max_age`` (``future``: a sender does not sign for
-longer); a task id is there (``malformed``).
+(``expired``) and ``Timestamp <= now + events.max_age + SKEW`` (``future``: a sender does not
+sign for longer; :data:`SKEW` lets Tencent Cloud's clock run ahead of this host's, since MPS
+stamps its send time plus 10 minutes by default, the default ``max_age``); a task id is there
+(``malformed``).
 
 **Live** (``POST {events.path}/live/{account}/{token}``): the body's ``callback_event``,
 ``task_id`` (string or integer) and ``event_time`` (UTC epoch seconds). No signature is
@@ -38,6 +40,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from pydantic import SecretStr
 
@@ -96,6 +99,13 @@ def secrets_of(settings: Settings) -> dict[str, AccountEvents | None]:
     return {account.name: account.events for account in settings.accounts}
 
 
+SKEW: Final = 300.0
+"""Seconds the sender's clock may run ahead of this host's before an MPS ``Timestamp`` counts as
+signed too far ahead: the 5 minutes Tencent Cloud allows a request signature. Without it, a
+notification stamped with MPS's default expiry (send time + 600 s, the default ``max_age``) was
+refused ``future`` whenever MPS's clock was ahead by a fraction of a second."""
+
+
 def verify_mps(
     body: bytes,
     *,
@@ -125,7 +135,7 @@ def verify_mps(
     expiry = float(stamp)
     if expiry < now:
         return Verdict(kind, reason="expired")
-    if expiry > now + max_age:
+    if expiry > now + max_age + SKEW:
         return Verdict(kind, reason="future")
     task_id = _mps_task_id(data, kind)
     if task_id is None:

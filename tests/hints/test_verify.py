@@ -7,6 +7,7 @@ import json
 import pytest
 
 from taskwatch.hints import Hint, Verdict, verify_live, verify_mps
+from taskwatch.hints.verify import SKEW
 from taskwatch.settings.events import AccountEvents
 from tests.hints.kit import (
     KEY,
@@ -105,9 +106,17 @@ def test_a_notification_whose_timestamp_has_passed_is_expired() -> None:
     assert mps(mps_body(expires=NOW)).hint is not None  # the last valid second
 
 
-def test_a_timestamp_further_ahead_than_max_age_is_future() -> None:
-    assert mps(mps_body(expires=NOW + MAX_AGE + 1)).reason == "future"
-    assert mps(mps_body(expires=NOW + MAX_AGE)).hint is not None
+def test_a_timestamp_further_ahead_than_max_age_and_the_clock_skew_is_future() -> None:
+    assert mps(mps_body(expires=NOW + MAX_AGE + SKEW + 1)).reason == "future"
+    assert mps(mps_body(expires=NOW + MAX_AGE + SKEW)).hint is not None
+
+
+def test_mps_s_default_expiry_from_a_clock_a_little_ahead_is_accepted() -> None:
+    """MPS stamps its send time plus 10 minutes (the default ``max_age``): from a clock a second,
+    or a minute, ahead of this host's, the notification is no less genuine."""
+    assert MAX_AGE == 600
+    for ahead in (0.4, 1, 60):
+        assert mps(mps_body(expires=int(NOW + ahead) + 600)).hint is not None
 
 
 @pytest.mark.parametrize(
