@@ -146,6 +146,7 @@ class Supervisor:
             leads=lambda source: self.services.leads(source.watcher.source),
             metrics=self.metrics,
             clock=self.clock,
+            identity=self.services.identity,
         )
         self.metrics.watch_limiter(self)
         self.metrics.config_loaded(True)

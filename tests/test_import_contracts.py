@@ -99,7 +99,7 @@ def test_the_tree_as_it_is_keeps_every_contract(pristine: Path) -> None:
         pytest.param(
             "taskwatch/actions/dsn.py",
             "import psycopg",
-            "psycopg only in actions.postgres and settings.state",
+            "psycopg only in actions.postgres, settings.state, hintrelay",
             id="psycopg-outside-postgres",
         ),
         pytest.param(

@@ -543,6 +543,7 @@ def test_every_family_is_named_taskwatch_and_promtool_finds_the_exposition_lint_
         "taskwatch_timers_pending",
         "taskwatch_timers_fired",
         "taskwatch_timer_lateness_seconds",
+        "taskwatch_hints_relayed",
         "taskwatch_shard_info",
         "taskwatch_shard_accounts",
         "taskwatch_shard_transitions",

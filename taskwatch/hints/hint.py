@@ -29,6 +29,8 @@ class Hint:
     """Loop time (``clock.monotonic()``) of the receipt."""
     region: str | None = None
     """The region the notification's URL named (``?region=``), if any."""
+    relayed: bool = False
+    """Received from another replica (:mod:`taskwatch.hintrelay`), never relayed again."""
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -39,5 +41,5 @@ class Hint:
 HintHandler = Callable[[Hint], Awaitable[str]]
 """Handles one hint; returns one of :data:`HANDLED`."""
 
-HANDLED = ("described", "not_found", "not_leading", "unknown_source", "failed")
+HANDLED = ("described", "not_found", "not_leading", "relayed", "unknown_source", "failed")
 """What a handler may return (anything else is logged as it is)."""

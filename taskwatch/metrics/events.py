@@ -11,7 +11,11 @@
 * ``taskwatch_timers_fired_total{account,product,region,result}``: timers fired, by what the
   re-evaluation found (``acted``, ``nothing``, ``stale``), each exported at 0 once the source
   reports its first pending count;
-* ``taskwatch_timer_lateness_seconds``: a timer's firing minus its deadline.
+* ``taskwatch_timer_lateness_seconds``: a timer's firing minus its deadline;
+* ``taskwatch_hints_relayed_total{direction,source,result}``: hints relayed between replicas
+  (:mod:`taskwatch.hintrelay`): ``out`` (``published``, ``failed``) from the replica that received
+  a notification for an account it does not hold, ``in`` at every other replica (the inbox's
+  answer, ``not_held`` where another replica holds the account, ``malformed``).
 
 No task id, account secret or path token is ever a label; the account, product and region of the
 timer series are configured names. The two histograms' buckets are fixed (not in
@@ -34,6 +38,7 @@ __all__ = [
     "EVENT_TYPES",
     "LAG_BUCKETS",
     "LATENESS_BUCKETS",
+    "RELAY_RESULTS",
     "TIMER_RESULTS",
     "EventMetrics",
     "event_type",
@@ -56,6 +61,11 @@ EVENT_RESULTS = (
 )
 """Every ``result`` of ``taskwatch_events_total``: the first six answer 200, the rest 4xx."""
 TIMER_RESULTS = ("acted", "nothing", "stale")
+RELAY_RESULTS = {
+    "out": ("published", "failed"),
+    "in": ("accepted", "deduplicated", "rate_limited", "queue_full", "not_held", "malformed"),
+}
+"""Every ``result`` of ``taskwatch_hints_relayed_total`` per ``direction``."""
 
 EVENT_TYPES: dict[str, frozenset[str]] = {
     "mps": frozenset(
@@ -138,6 +148,12 @@ class EventMetrics:
             registry=r,
         )
         self._timer_sources: set[SourceKey] = set()
+        self.hints_relayed = Counter(
+            "taskwatch_hints_relayed",
+            "Hints relayed between replicas: out (published, failed), in (what became of them).",
+            ["direction", "source", "result"],
+            registry=r,
+        )
 
     def event(self, source: str, kind: object, result: str) -> None:
         """Count one notification request: ``kind`` is what the body says (folded into the
@@ -145,6 +161,14 @@ class EventMetrics:
         if result not in EVENT_RESULTS:
             raise ValueError(f"unknown event result {result!r}")
         self.events_received.labels(source, event_type(source, kind), result).inc()
+
+    def hint_relayed(self, direction: str, source: str, result: str) -> None:
+        """Count one relayed hint: ``source`` ``mps`` or ``live`` (``other`` when unreadable),
+        ``result`` one of :data:`RELAY_RESULTS` of ``direction``."""
+        if result not in RELAY_RESULTS.get(direction, ()):
+            raise ValueError(f"unknown relay result {direction}/{result!r}")
+        kept = source if source in EVENT_SOURCES else "other"
+        self.hints_relayed.labels(direction, kept, result).inc()
 
     def event_lag(self, source: str, seconds: float) -> None:
         """A hint of ``source`` was handled ``seconds`` after its receipt."""

@@ -89,6 +89,11 @@ class EventSettings(Section):
     beyond: ``rate_limited``."""
     queue: Annotated[int, Field(ge=1, le=1_000_000), _INT] = 1000
     """Hints waiting to be handled at most; beyond: ``queue_full``."""
+    relay: bool = True
+    """With leader election on and a PostgreSQL journal: a hint for an account this replica does
+    not lead (a follower, or another replica's shard) is relayed to the replica that does,
+    through the journal's database (``LISTEN``/``NOTIFY``), instead of waiting for its poll. Read
+    at start."""
 
 
 class AccountEvents(Section):

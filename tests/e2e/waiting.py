@@ -6,7 +6,7 @@ its observable state, briefly and with a deadline, and say what they waited for 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import anyio
 
@@ -15,6 +15,17 @@ async def eventually(predicate: Callable[[], object], what: str, *, within: floa
     """Return once ``predicate()`` is truthy; fail naming ``what`` after ``within`` seconds."""
     with anyio.move_on_after(within):
         while not predicate():  # noqa: ASYNC110 - the state lives in another process
+            await anyio.sleep(0.05)
+        return
+    raise AssertionError(f"timed out after {within:g}s waiting for {what}")
+
+
+async def eventually_async(
+    predicate: Callable[[], Awaitable[object]], what: str, *, within: float = 30.0
+) -> None:
+    """:func:`eventually` for a state read over the network (a scrape of another process)."""
+    with anyio.move_on_after(within):
+        while not await predicate():  # noqa: ASYNC110 - the state lives in another process
             await anyio.sleep(0.05)
         return
     raise AssertionError(f"timed out after {within:g}s waiting for {what}")

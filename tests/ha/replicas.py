@@ -14,9 +14,10 @@ import contextlib
 import re
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import anyio
@@ -139,33 +140,37 @@ class Fleet:
     per_hour: int | None = None
     journal_url: str | None = None
     """A PostgreSQL journal every replica shares; default: a SQLite file each."""
+    tweak: Callable[[str, dict[str, Any]], None] | None = None
+    """Changes a replica's configuration (its identity, the parsed YAML) before it is written."""
     replicas: list[Replica] = field(default_factory=list)
 
     async def start(self, identity: str) -> Replica:
         port = free_port()
         config = self.workdir / f"{identity}.yaml"
-        config.write_text(
-            CONFIG
-            % {
-                "sid": SECRET_ID,
-                "key": SECRET_KEY,
-                "url": self.emu.url,
-                "port": port,
-                "state": (
-                    f"{{path: {self.workdir / f'{identity}.db'}}}"
-                    if self.journal_url is None
-                    else f'{{url: "{self.journal_url}"}}'
-                ),
-                "identity": identity,
-                "namespace": SA_NAMESPACE,
-                "kubeconfig": self.cluster.sa_kubeconfig,
-                "ld": LEASE_DURATION,
-                "rd": RENEW_DEADLINE,
-                "rp": RETRY_PERIOD,
-                "caps": f"{{per_cycle: {self.per_cycle}"
-                + ("}" if self.per_hour is None else f", per_hour: {self.per_hour}}}"),
-            }
-        )
+        text = CONFIG % {
+            "sid": SECRET_ID,
+            "key": SECRET_KEY,
+            "url": self.emu.url,
+            "port": port,
+            "state": (
+                f"{{path: {self.workdir / f'{identity}.db'}}}"
+                if self.journal_url is None
+                else f'{{url: "{self.journal_url}"}}'
+            ),
+            "identity": identity,
+            "namespace": SA_NAMESPACE,
+            "kubeconfig": self.cluster.sa_kubeconfig,
+            "ld": LEASE_DURATION,
+            "rd": RENEW_DEADLINE,
+            "rp": RETRY_PERIOD,
+            "caps": f"{{per_cycle: {self.per_cycle}"
+            + ("}" if self.per_hour is None else f", per_hour: {self.per_hour}}}"),
+        }
+        if self.tweak is not None:
+            doc = yaml.safe_load(text)
+            self.tweak(identity, doc)
+            text = yaml.safe_dump(doc)
+        config.write_text(text)
         log = self.workdir / f"{identity}.log"
         with log.open("wb") as out:
             process = await spawn(

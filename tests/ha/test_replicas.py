@@ -17,8 +17,9 @@ import contextlib
 import itertools
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -46,8 +47,9 @@ LIMITS = {**EMULATOR_LIMITS, ("mps", "ManageTask"): 100_000.0}
 ACTING = {"DescribeTasks", "DescribeTaskDetail", "ManageTask"}
 
 
-@pytest.fixture(scope="module")
-def cluster(kube_cluster: KubeCluster) -> KubeCluster:
+@pytest.fixture(scope="module", name="cluster")
+def cluster_fixture(kube_cluster: KubeCluster) -> KubeCluster:
+    """The API server with deploy/kubernetes' RBAC applied (other modules import it too)."""
     apply_rbac(kube_cluster)
     precompile()
     return kube_cluster
@@ -60,6 +62,7 @@ async def fleet_of(
     *,
     journal_url: str | None = None,
     per_hour: int | None = None,
+    tweak: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> AsyncIterator[tuple[Fleet, LeaseWatch]]:
     """An emulator, a fresh Lease with a watch on it, and (on exit) every replica killed."""
     cluster.kubectl("-n", SA_NAMESPACE, "delete", "lease", LEASE, "--ignore-not-found")
@@ -70,8 +73,9 @@ async def fleet_of(
     async with running_emulator(limits=LIMITS) as emu, anyio.create_task_group() as tg:
         tg.start_soon(watch.run)
         fleet = Fleet(
-            emu=emu, cluster=cluster, workdir=workdir, journal_url=journal_url, per_hour=per_hour
-        )
+            emu=emu, cluster=cluster, workdir=workdir, journal_url=journal_url, per_hour=per_hour,
+            tweak=tweak,
+        )  # fmt: skip
         try:
             yield fleet, watch
         finally:
