@@ -131,8 +131,13 @@ class _Leadership:
             return
         self._leading = leading
         self.transitions += 1
-        # Letting go on a graceful stop is routine; any other change is worth a warning.
-        emit = log.info if why.get("reason") in ("released", "stopped") else log.warning
+        # Routine, at info: letting go on a graceful stop, and taking a lease nobody held (a
+        # start, a handover, a rebalancing). Worth a warning: a loss, and a takeover of a lease
+        # another replica held until it expired (that replica died or stalled).
+        routine = why.get("reason") in ("released", "stopped") or (
+            leading and not why.get("taken_from")
+        )
+        emit = log.info if routine else log.warning
         emit("leader.acquired" if leading else "leader.lost", identity=self.identity, **why)
         if self.on_change is not None:
             self.on_change(leading)
@@ -187,6 +192,8 @@ class KubernetesElector(_Leadership):
         """Monotonic start of the last successful acquire or renew."""
         self._observed: LeaseRecord | None = None
         self._observed_at = -math.inf
+        self._taken_from = ""
+        """The holder of the lease this replica last took over when it expired ("": none)."""
         self._held_by_other = False
 
     def is_leader(self) -> bool:
@@ -235,6 +242,7 @@ class KubernetesElector(_Leadership):
         if current.holder and not ours and got_at < self._expires_at():
             self._held_by_other = True
             return False
+        self._taken_from = "" if ours else current.holder
         written = await self.store.update(
             current.taken_by(self.identity, self.timings.lease_seconds, wall)
         )
@@ -284,10 +292,13 @@ class KubernetesElector(_Leadership):
     async def _campaign(self) -> None:
         t = self.timings
         while True:
+            self._taken_from = ""
             if await self._attempt(t.renew_deadline):
+                taken = {"taken_from": self._taken_from} if self._taken_from else {}
                 self._set(
                     True,
                     transitions=self._observed.transitions if self._observed else 0,
+                    **taken,
                 )
                 return
             wait = t.retry_period * (1 + JITTER * self.rng.random())

@@ -329,13 +329,15 @@ class ShardElector:
             claim = self._claims[shard]
             if not claim.free(self.clock.monotonic()):
                 continue
+            was = claim.observed.holder if claim.observed else ""
             answer = await self._write(claim, started)
             if answer is None:
                 break
             if answer:
                 got += 1
                 transitions = claim.observed.transitions if claim.observed else 0
-                self._set(shard, True, transitions=transitions)
+                taken = {"taken_from": was} if was and was != self.identity else {}
+                self._set(shard, True, transitions=transitions, **taken)
 
     async def hand_back(self, shard: int) -> None:
         """Stop holding ``shard`` now, let ``on_handing_back`` stop its loops (bounded by

@@ -5,7 +5,8 @@ run a shard's loops, and what the executor asks right before acting on a task of
 The view runs nothing: :meth:`ShardView.run` returns once started (the ShardElector's own ``run``
 campaigns and renews for every shard), and :meth:`ShardView.release` hands this one shard back
 (the fair share may claim it again later). Transitions are logged as ``leader.acquired`` and
-``leader.lost`` with the shard.
+``leader.lost`` with the shard; an acquisition is a warning only when it took over another
+replica's expired lease (``taken_from``).
 
 Not guaranteed: anything :meth:`ShardElector.holds` does not guarantee (a pause between the check
 and the act).

@@ -59,6 +59,7 @@ SYNTHETIC: dict[str, frozenset[str]] = {"up": frozenset()}
 EXPECTED_ALERTS = {
     "TaskwatchShardUnheld",
     "TaskwatchNotificationsRefused",
+    "TaskwatchHintRelayFailing",
     "TaskwatchDown",
     "TaskwatchTargetMissing",
     "TaskwatchScanStale",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 import anyio
@@ -198,6 +199,23 @@ async def test_three_running_candidates_elect_one_and_fail_over_when_it_dies(
         with scopes[i]:
             await candidates[i].run()
 
+    with capture_logs() as logs:
+        await _three_elect_and_fail_over(candidates, scopes, campaign)
+    acquired = [e for e in logs if e["event"] == "leader.acquired"]
+    # The first leader took a lease nobody held: routine. The second took the dead one's over.
+    assert [(e["log_level"], e.get("taken_from")) for e in acquired] == [
+        ("info", None),
+        ("warning", acquired[0]["identity"]),
+    ]
+    for c in candidates:
+        await c.store.close()  # type: ignore[attr-defined]
+
+
+async def _three_elect_and_fail_over(
+    candidates: list[KubernetesElector],
+    scopes: list[anyio.CancelScope],
+    campaign: Callable[[int], Awaitable[None]],
+) -> None:
     async with anyio.create_task_group() as tg:
         for i in range(3):
             tg.start_soon(campaign, i)
@@ -217,5 +235,3 @@ async def test_three_running_candidates_elect_one_and_fail_over_when_it_dies(
         assert failover <= FAST.lease_duration + FAST.retry_period + 0.3, failover
         assert sum(c.is_leader() for c in candidates) == 1
         tg.cancel_scope.cancel()
-    for c in candidates:
-        await c.store.close()  # type: ignore[attr-defined]
