@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.test_notifications import KEY, workflow
@@ -55,13 +56,17 @@ async def sample(replica: Replica, name: str, labels: dict[str, str]) -> float:
     return 0.0
 
 
-async def test_a_notification_to_the_follower_is_described_by_the_leader_at_once(
-    cluster: KubeCluster, tmp_path: Path, postgres_url: str
+@pytest.mark.parametrize("to", ["follower", "leader"])
+async def test_a_notification_to_either_replica_is_described_by_the_leader_at_once(
+    cluster: KubeCluster, tmp_path: Path, postgres_url: str, to: str
 ) -> None:
+    """Sent to the follower, it is relayed; sent to the leader (the control), it is not. Either
+    way the leader describes the task and sees its end, and the follower calls nothing."""
     async with pair(cluster, tmp_path, postgres_url) as f:
         leader, follower = f.replicas
+        target = follower if to == "follower" else leader
         world = f.emu.world
-        task_id = workflow(world, f"http://127.0.0.1:{follower.port}", runs_for=5)
+        task_id = workflow(world, f"http://127.0.0.1:{target.port}", runs_for=5)
         finished = {"product": "mps", "type": "WorkflowTask", "result": "success"}
         relayed = "taskwatch_hints_relayed_total"
         await eventually(
@@ -69,18 +74,18 @@ async def test_a_notification_to_the_follower_is_described_by_the_leader_at_once
             "the leader's first scan",
         )
         scans = sum(1 for e in f.emu.emulator.log if e.action == "DescribeTasks")
-        f.emu.clock.advance(6)  # the task ends; the emulator notifies the follower
+        f.emu.clock.advance(6)  # the task ends; the emulator notifies the target
         ended = time.monotonic()
 
         async def ended_at_the_leader() -> bool:
             return await sample(leader, "taskwatch_tasks_finished_total", finished) == 1
 
         await eventually_async(ended_at_the_leader, "the leader to see the end", within=20)
-        print(f"\nrelayed: the leader saw the end {time.monotonic() - ended:.3f} s after it")
+        print(f"\nto the {to}: the leader saw the end {time.monotonic() - ended:.3f} s after it")
         out = await sample(follower, relayed, {"direction": "out", "result": "published"})
         into = await sample(leader, relayed, {"direction": "in", "result": "accepted"})
         accepted = await sample(
-            follower, "taskwatch_events_total", {"source": "mps", "result": "accepted"}
+            target, "taskwatch_events_total", {"source": "mps", "result": "accepted"}
         )
         followers_end = await sample(follower, "taskwatch_tasks_finished_total", finished)
         log = list(f.emu.emulator.log)
@@ -89,4 +94,5 @@ async def test_a_notification_to_the_follower_is_described_by_the_leader_at_once
     assert client_of("replica-b") not in {e.client for e in log}  # the follower calls nothing
     assert sum(1 for e in log if e.action == "DescribeTasks") == scans  # no poll saw the end
     assert [e.params.get("TaskId") for e in log if e.action == "DescribeTaskDetail"][-1] == task_id
-    assert (accepted, out, into, followers_end) == (1, 1, 1, 0)
+    relays = 1 if to == "follower" else 0
+    assert (accepted, out, into, followers_end) == (1, relays, relays, 0)
