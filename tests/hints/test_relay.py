@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -17,12 +18,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from taskwatch.clock import ManualClock
-from taskwatch.hinting import HintRouter
+from taskwatch.hinting import HintRouter, Intake, relays
 from taskwatch.hintrelay import CHANNEL, HintRelay, decode, encode
 from taskwatch.hints import Hint
 from taskwatch.metrics.registry import Metrics
 from taskwatch.models import SourceKey
-from taskwatch.settings import State
+from taskwatch.settings import Settings, State, parse_settings
 from tests.postgres import postgres_fixture, postgres_url_fixture
 
 __all__ = ["postgres_fixture", "postgres_url_fixture"]
@@ -204,3 +205,52 @@ async def test_a_follower_relays_to_the_leader_which_describes_only_what_it_lead
     assert await without(HINT) == "not_leading"
     await follower_relay.close()
     await leader_relay.close()
+
+
+def settings_with(url: str, **changes: Any) -> Settings:
+    account = {
+        "name": "main",
+        "credentials": {"from": "static", "secret_id": "AKIDx", "secret_key": "k"},
+    }
+    data: dict[str, Any] = {
+        "accounts": [account],
+        "events": {"enabled": True},
+        "leader": {"enabled": True, "namespace": "ns"},
+        "state": {"url": url},
+        **changes,
+    }
+    return parse_settings(data, source="t.yaml")
+
+
+def test_hints_are_relayed_only_with_notifications_election_and_a_postgresql_journal(
+    tmp_path: Path,
+) -> None:
+    url = "postgresql://tw@127.0.0.1:5432/tw"
+    assert relays(settings_with(url))
+    assert not relays(settings_with(url, events={"enabled": True, "relay": False}))
+    assert not relays(settings_with(url, events={"enabled": False}))
+    assert not relays(settings_with(url, leader={"enabled": False}))
+    assert not relays(settings_with(url, state={"path": str(tmp_path / "j.db")}))
+
+
+async def test_the_intake_listens_while_it_runs_and_lets_go_when_stopped(postgres_url: str) -> None:
+    settings = settings_with(postgres_url)
+    intake = Intake(
+        settings=lambda: settings, sources=lambda: [], leading=lambda: False,
+        metrics=Metrics(CollectorRegistry()), clock=ManualClock(), identity="pod-a",
+    )  # fmt: skip
+    relay_of = intake.router.relay
+    assert relay_of is not None
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(intake.run)
+        with anyio.fail_after(10):
+            await relay_of.listening.wait()
+        assert await relay_of.publish(HINT)  # the publishing session opens
+        tg.cancel_scope.cancel()
+    await intake.stop()
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        left = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert left == (0,)  # both sessions closed: nothing left on the journal's database
