@@ -28,11 +28,13 @@ import aiohttp
 import anyio
 import pytest
 
-from taskwatch.clock import ManualClock
+from taskwatch.actions.opening import journal_for
+from taskwatch.clock import ManualClock, SystemClock
 from taskwatch.emulator.scenario import EmulatorCredential
 from taskwatch.emulator.server import Emulator
 from taskwatch.emulator.world import MpsTask, Plan, World
 from taskwatch.leader.shards import by_shard
+from taskwatch.settings import State
 from tests.components import free_port
 from tests.e2e.daemon import EMULATOR_LIMITS
 from tests.e2e.waiting import eventually
@@ -282,14 +284,32 @@ async def test_thirty_accounts_six_shards_three_replicas_fail_over_and_rebalance
         leaving = next(i for i in holdings if holdings[i])
         r.kill(leaving, signal.SIGTERM)
         await eventually_async(lambda: balanced_now(r, 2), "rebalanced to 2", within=30)
-        # a target whose replica was killed mid-abort is settled by the fence of its new holder
-        await eventually(lambda: len(witness.aborts()) == 2 * ACCOUNTS, "every target aborted",
-                         within=30)  # fmt: skip
+        # Every target is aborted, except one whose replica was SIGKILLed between committing
+        # the intent and sending the call: no replica may supersede that intent for in_flight
+        # (120 s), since its writer might still be waiting for an answer (by design, the
+        # journal's rule); the new holder's fence refuses it as "may be in flight" meanwhile.
+        await eventually(lambda: settled(witness, postgres_url),
+                         "every target aborted or in flight", within=30)  # fmt: skip
         await anyio.sleep(1.0)
     assert witness.overlaps() == []
     twice = {k: n for k, n in witness.aborts().items() if n > 1}
     assert twice == {}
-    assert len(witness.aborts()) == 2 * ACCOUNTS  # every 7 h and 8 h stream, once
+    aborted = {task for _, task in witness.aborts()}
+    stuck = in_flight(postgres_url) - aborted
+    print(f"{len(aborted)} targets aborted, {len(stuck)} left in flight by a killed replica")
+    assert len(aborted | stuck) == 2 * ACCOUNTS  # every 7 h and 8 h stream, once
+    assert len(stuck) <= kills  # at most the one call each killed replica was about to send
+
+
+def in_flight(url: str) -> set[str]:
+    """Tasks whose abort intent has no outcome in the journal (its writer killed before it)."""
+    with journal_for(State(url=url), clock=SystemClock(), read_only=True) as journal:
+        return {r.task_id for r in journal.unresolved()}
+
+
+def settled(witness: Witness, url: str) -> bool:
+    aborted = {task for _, task in witness.aborts()}
+    return len(aborted) == 2 * ACCOUNTS or len(aborted | in_flight(url)) == 2 * ACCOUNTS
 
 
 async def kill_one(r: Replicas, witness: Witness, owner: dict[str, int], *, attempt: int) -> None:
