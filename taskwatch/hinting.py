@@ -187,9 +187,10 @@ class Intake:
         return "not_held" if result == "not_leading" else result
 
     def reload(self, settings: Settings) -> None:
-        """A new configuration: its rate and bounds from now; where it listens at restart."""
+        """A new configuration: its rate and bounds from now; where it listens, and whether it
+        relays, at restart."""
         new, old = settings.events, self._started
-        for key in ("enabled", "path", "listen"):
+        for key in ("enabled", "path", "listen", "relay"):
             if getattr(new, key) != getattr(old, key):
                 log.warning("config.restart_needed", key=f"events.{key}")
         self.inbox.reconfigure(new)

@@ -16,6 +16,7 @@ import anyio
 import psycopg
 import pytest
 from prometheus_client import CollectorRegistry
+from structlog.testing import capture_logs
 
 from taskwatch.clock import ManualClock
 from taskwatch.hinting import HintRouter, Intake, relays
@@ -254,3 +255,16 @@ async def test_the_intake_listens_while_it_runs_and_lets_go_when_stopped(postgre
             " AND pid <> pg_backend_pid()"
         ).fetchone()
     assert left == (0,)  # both sessions closed: nothing left on the journal's database
+
+
+def test_turning_the_relay_off_by_reload_says_a_restart_is_needed(tmp_path: Path) -> None:
+    url = "postgresql://tw@127.0.0.1:5432/tw"
+    on = settings_with(url)
+    intake = Intake(
+        settings=lambda: on, sources=lambda: [], leading=lambda: True,
+        metrics=Metrics(CollectorRegistry()), clock=ManualClock(), identity="pod-a",
+    )  # fmt: skip
+    with capture_logs() as logs:
+        intake.reload(settings_with(url, events={"enabled": True, "relay": False}))
+    assert {"event": "config.restart_needed", "key": "events.relay", "log_level": "warning"} in logs
+    assert intake.router.relay is not None  # read at start: still relaying until then
