@@ -24,7 +24,7 @@ from dataclasses import replace
 
 from taskwatch.cost import Pricer
 from taskwatch.durations import parse_duration
-from taskwatch.policy.filters import AllOf, AnyOf, Compare, Filter, Key, Not
+from taskwatch.policy.filters import AllOf, AnyOf, Compare, Filter, Key, Not, compares
 
 __all__ = ["bind", "cost_key", "cost_tests", "money", "unpriced"]
 
@@ -65,13 +65,7 @@ def _is_duration(text: str) -> bool:
 
 def cost_tests(node: Filter) -> Iterator[Compare]:
     """Every test of a cost key in ``node``, in the order written."""
-    if isinstance(node, AllOf | AnyOf):
-        for part in node.parts:
-            yield from cost_tests(part)
-    elif isinstance(node, Not):
-        yield from cost_tests(node.part)
-    elif node.key.scope == "cost":
-        yield node
+    return (test for test in compares(node) if test.key.scope == "cost")
 
 
 def bind(node: Filter, pricer: Pricer) -> Filter:

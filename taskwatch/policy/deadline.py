@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 from taskwatch.models import Phase, Task
 from taskwatch.policy.catalog import actionable
-from taskwatch.policy.filters import TIME_KEYS, AllOf, AnyOf, Compare, Filter, Not
+from taskwatch.policy.filters import TIME_KEYS, AllOf, AnyOf, Compare, Filter, compares
 from taskwatch.policy.rules import Rule
 
 __all__ = ["EPSILON", "RESOLUTION", "candidates", "next_deadline"]
@@ -282,7 +282,7 @@ def _plan(rule: Rule) -> _Plan:
     if len(_plans) >= _CACHED:
         _plans.clear()
     trees = (rule.match,) if rule.exclude is None else (rule.match, rule.exclude)
-    tests = [t for tree in trees for t in _tests(tree)]
+    tests = [t for tree in trees for t in compares(tree)]
     times = tuple(
         (t.key.path[0], float(t.operand))
         for t in tests
@@ -330,17 +330,7 @@ def _quick(part: Filter) -> tuple[str, frozenset[str], Filter] | None:
 
 def _moves(part: Filter) -> bool:
     """Whether ``part`` reads time or cost (its verdict can change while the task does not)."""
-    return any(_timed(t) or t.key.scope == "cost" for t in _tests(part))
-
-
-def _tests(node: Filter) -> Iterator[Compare]:
-    if isinstance(node, AllOf | AnyOf):
-        for part in node.parts:
-            yield from _tests(part)
-    elif isinstance(node, Not):
-        yield from _tests(node.part)
-    else:
-        yield node
+    return any(_timed(t) or t.key.scope == "cost" for t in compares(part))
 
 
 def _timed(test: Compare) -> bool:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import enum
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any, Literal, TypeAlias
@@ -290,3 +290,14 @@ class Not:
 
 
 Filter: TypeAlias = Compare | AllOf | AnyOf | Not
+
+
+def compares(node: Filter) -> Iterator[Compare]:
+    """Every test in ``node``, in the order written, whatever and/or/not it sits under."""
+    if isinstance(node, AllOf | AnyOf):
+        for part in node.parts:
+            yield from compares(part)
+    elif isinstance(node, Not):
+        yield from compares(node.part)
+    else:
+        yield node
