@@ -45,6 +45,7 @@ from typing import Final
 from pydantic import SecretStr
 
 from taskwatch.hints.hint import Hint
+from taskwatch.metrics.events import EVENT_REFUSALS
 from taskwatch.settings import Settings
 from taskwatch.settings.events import AccountEvents
 
@@ -57,14 +58,8 @@ __all__ = [
     "verify_mps",
 ]
 
-REJECTIONS = (
-    "forged",
-    "expired",
-    "future",
-    "malformed",
-    "unknown_account",
-    "not_configured",
-)
+REJECTIONS = EVENT_REFUSALS
+"""The reasons a body is refused: the refusals of ``taskwatch_events_total``, which owns them."""
 MPS_EVENT_FIELDS: Mapping[str, str] = {
     "WorkflowTask": "WorkflowTaskEvent",
     "EditMediaTask": "EditMediaTaskEvent",

@@ -33,6 +33,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from taskwatch.models import SourceKey
 
 __all__ = [
+    "EVENT_REFUSALS",
     "EVENT_RESULTS",
     "EVENT_SOURCES",
     "EVENT_TYPES",
@@ -45,6 +46,15 @@ __all__ = [
 ]
 
 EVENT_SOURCES = ("mps", "live")
+EVENT_REFUSALS = (
+    "forged",
+    "expired",
+    "future",
+    "malformed",
+    "unknown_account",
+    "not_configured",
+)
+"""Why a notification body is refused (:mod:`taskwatch.hints.verify`'s reasons); answered 4xx."""
 EVENT_RESULTS = (
     "accepted",
     "deduplicated",
@@ -52,12 +62,7 @@ EVENT_RESULTS = (
     "queue_full",
     "not_leading",
     "replayed",
-    "forged",
-    "expired",
-    "future",
-    "malformed",
-    "unknown_account",
-    "not_configured",
+    *EVENT_REFUSALS,
 )
 """Every ``result`` of ``taskwatch_events_total``: the first six answer 200, the rest 4xx."""
 TIMER_RESULTS = ("acted", "nothing", "stale")
