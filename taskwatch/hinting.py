@@ -179,10 +179,9 @@ class Intake:
             await self.inbox.run(self.router)
 
     def _relayed(self, hint: Hint) -> str:
-        """A hint another replica relayed: queued where its account is led (the inbox's answer),
-        else ``not_held``."""
-        if not self.router.holds(hint):
-            return "not_held"
+        """A hint another replica relayed: queued where its account is led (the inbox's answer;
+        its door, :meth:`HintRouter.accepting`, takes a relayed hint only there), else
+        ``not_held``."""
         result = self.inbox.put(hint)
         return "not_held" if result == "not_leading" else result
 

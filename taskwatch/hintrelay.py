@@ -42,6 +42,7 @@ from taskwatch.actions.dsn import connect_kwargs
 from taskwatch.clock import Clock
 from taskwatch.errors import StoreError
 from taskwatch.hints import Hint
+from taskwatch.hints.verify import MAX_KIND
 from taskwatch.metrics.registry import Metrics
 from taskwatch.settings import State
 
@@ -87,7 +88,7 @@ def decode(payload: str, received: float) -> tuple[str, Hint] | None:
     if region is not None and not isinstance(region, str):
         return None
     account, product, task_id, kind, sender = fields
-    hint = Hint(account, product, task_id, kind[:64], received, region, relayed=True)
+    hint = Hint(account, product, task_id, kind[:MAX_KIND], received, region, relayed=True)
     return sender, hint
 
 

@@ -69,7 +69,8 @@ class Tenure:
         """The term an intent of ``shard`` carries now; see the module docstring."""
         if not self.fenced:
             return None
-        with self._guards.setdefault(shard, threading.Lock()):  # atomic under the GIL
+        guard = self._guards.get(shard) or self._guards.setdefault(shard, threading.Lock())
+        with guard:  # setdefault is atomic under the GIL: one lock per shard
             if not (self.leading() if self.holds is None else self.holds(shard)):
                 self.terms.pop(shard, None)
                 return NO_TERM

@@ -317,7 +317,7 @@ class Actor:
             recent = await self.guard.read(self.journal.recent, now - IN_DOUBT_HORIZON)
         except StoreError:
             return  # counted and said; settled at a later cycle
-        abandoned = now - self.journal.in_flight if self.journal.shared else None
+        abandoned = self.journal.in_flight_cutoff(now)
         doubtful = [
             r
             for r in recent

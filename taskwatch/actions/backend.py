@@ -77,11 +77,20 @@ class Backend(abc.ABC):
     def open(self) -> None:
         """Open (creating and migrating when writable); a no-op when already open."""
 
+    def in_flight_cutoff(self, now: float | None = None) -> float | None:
+        """The time (UTC epoch; default: the clock's now) before which an intent without outcome
+        can no longer be waiting for the API's answer at another writer: ``now - in_flight`` in
+        a shared journal; ``None`` in a journal of one process (none can be, after a restart)."""
+        if not self.shared:
+            return None
+        return (self._now() if now is None else now) - self.in_flight
+
     def may_be_in_flight(self, written: float) -> bool:
         """Whether an intent without outcome written at ``written`` (UTC epoch) may still be
         waiting for the API's answer at another writer: only in a shared journal, and only
         younger than ``in_flight``. Such an intent is its writer's to settle, not a reader's."""
-        return self.shared and written > self._now() - self.in_flight
+        cutoff = self.in_flight_cutoff()
+        return cutoff is not None and written > cutoff
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -58,8 +58,7 @@ class JournalReads(SharedControls):
     def reconcilable(self) -> list[AuditRecord]:
         """Unresolved intents no writer can still be waiting on: all of them in a journal of one
         process (it is opening), those older than ``in_flight`` in a shared one."""
-        before = self._now() - self.in_flight if self.shared else None
-        return self.unresolved(before=before)
+        return self.unresolved(before=self.in_flight_cutoff())
 
     def last_action(
         self, account: str, product: str, task_id: str, action: str

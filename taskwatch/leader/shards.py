@@ -24,6 +24,7 @@ leases' compare-and-swap, not this module, keeps a shard to one holder.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections import Counter
@@ -50,8 +51,10 @@ def weight(key: str, bucket: int | str) -> int:
     return int.from_bytes(digest[:8], "big")
 
 
+@functools.lru_cache(maxsize=4096)
 def shard_of(account: str, shards: int) -> int:
-    """The shard of ``account`` among ``shards`` (0 when there is one)."""
+    """The shard of ``account`` among ``shards`` (0 when there is one). Cached: the executor
+    asks it several times per action, and each answer costs ``shards`` hashes."""
     if shards < 1:
         raise ValueError("shards must be at least 1")
     if shards == 1:

@@ -23,7 +23,15 @@ from typing import Annotated
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, model_validator
 
 from taskwatch.settings.base import Section
-from taskwatch.settings.values import _FLOAT, _INT, Duration, _Invalid, _listen, _secret
+from taskwatch.settings.values import (
+    _FLOAT,
+    _INT,
+    Duration,
+    _Invalid,
+    _listen,
+    _optional_secret,
+    _secret,
+)
 
 __all__ = ["MIN_TOKEN", "RESERVED", "AccountEvents", "EventSettings"]
 
@@ -64,10 +72,6 @@ def _token(value: SecretStr | None) -> SecretStr | None:
     return value
 
 
-def _optional_token(value: object) -> object:
-    return None if value == "" else _secret(value)  # `${LIVE_TOKEN:-}` counts as absent
-
-
 class EventSettings(Section):
     """``events``: task notifications (MPS URL notifications, Live pull-stream callbacks)
     received as hints: each makes taskwatch describe that task at once; polling stays the net."""
@@ -104,7 +108,7 @@ class AccountEvents(Section):
     notification signed with any of them is accepted (several: rotation). Empty: MPS
     notifications are refused (``not_configured``)."""
     live_token: Annotated[
-        SecretStr | None, BeforeValidator(_optional_token), AfterValidator(_token)
+        SecretStr | None, BeforeValidator(_optional_secret), AfterValidator(_token)
     ] = None
     """The secret last segment of the Live ``CallbackUrl`` (``.../live/{account}/{token}``), at
     least 16 of A-Z a-z 0-9 . _ ~ -. Absent: Live callbacks are refused (``not_configured``)."""

@@ -44,7 +44,8 @@ PRODUCT_NAMES: tuple[ProductName, ...] = catalog.NAMES
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _POLICY_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
-_REGION = re.compile(r"^[a-z]{2}-[a-z]+(-[a-z0-9]+)?$")
+REGION_PATTERN = re.compile(r"^[a-z]{2}-[a-z]+(-[a-z0-9]+)?$")
+"""What a region name looks like (``ap-guangzhou``): the configuration and the event routes."""
 _HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
 _DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
 _CLIENT_SUFFIX = re.compile(r"^[0-9a-zA-Z\-_,;.]{1,128}$")
@@ -158,7 +159,7 @@ def _webhook(value: object) -> object:
 
 
 def _region(value: str) -> str:
-    if not _REGION.match(value):
+    if not REGION_PATTERN.match(value):
         raise ValueError(f"{value[:70]!r} is not a region name (e.g. ap-guangzhou)")
     return value
 
@@ -222,7 +223,7 @@ def _optional_secret(value: object) -> object:
 
 Name = Annotated[str, AfterValidator(_name), Field(json_schema_extra={"pattern": _NAME.pattern})]
 Region = Annotated[
-    str, AfterValidator(_region), Field(json_schema_extra={"pattern": _REGION.pattern})
+    str, AfterValidator(_region), Field(json_schema_extra={"pattern": REGION_PATTERN.pattern})
 ]
 
 

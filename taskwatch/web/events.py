@@ -35,12 +35,11 @@ mount path and listener are read at start (a reload changes keys, tokens, ``max_
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from typing import Final
 
 import structlog
-from aiohttp import hdrs, web
+from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from taskwatch.clock import Clock
@@ -49,6 +48,9 @@ from taskwatch.logs import register_secret
 from taskwatch.metrics.events import event_type
 from taskwatch.metrics.registry import Metrics
 from taskwatch.settings import Settings
+from taskwatch.settings.events import AccountEvents
+from taskwatch.settings.values import REGION_PATTERN
+from taskwatch.web.lifecycle import NO_STORE
 
 __all__ = ["EVENTS_ONLY", "MAX_BODY", "STATUS", "EventsRoutes", "events_app", "exempt"]
 
@@ -80,9 +82,6 @@ HAS_EVENTS = web.AppKey("has_events", bool)
 EVENTS_ONLY = web.AppKey("events_only", bool)
 """Whether the app serves nothing but them (the ``events.listen`` listener)."""
 
-_REGION = re.compile(r"^[a-z]{2}-[a-z]+(-[a-z0-9]+)?$")
-_NO_STORE = {hdrs.CACHE_CONTROL: "no-store"}
-
 
 class EventsRoutes:
     """The notification routes over one inbox; ``settings`` gives the current configuration
@@ -103,6 +102,8 @@ class EventsRoutes:
         self._metrics = metrics
         self._clock = clock
         self._registered: Settings | None = None
+        self._secrets: dict[str, AccountEvents | None] = {}
+        """The accounts' ``events`` blocks by name, rebuilt when the settings change."""
         self._told: dict[tuple[str, str], float] = {}
         self._current()  # register the secrets now, not at the first request
 
@@ -127,12 +128,12 @@ class EventsRoutes:
         region = request.query.get("region") or None
         if not settings.events.enabled:
             return self._answer("mps", None, "not_configured", account=account)
-        if region is not None and not _REGION.match(region):
+        if region is not None and not REGION_PATTERN.match(region):
             return self._answer("mps", None, "malformed", account=account)
         verdict = verify_mps(
             body,
             account=account,
-            secrets=secrets_of(settings),
+            secrets=self._secrets,
             now=self._clock.now().timestamp(),
             max_age=settings.events.max_age,
             received=received,
@@ -153,7 +154,7 @@ class EventsRoutes:
             body,
             account=account,
             token=request.match_info["token"],
-            secrets=secrets_of(settings),
+            secrets=self._secrets,
             now=self._clock.now().timestamp(),
             max_age=settings.events.max_age,
             received=received,
@@ -199,12 +200,12 @@ class EventsRoutes:
             status=code,
             text=json.dumps(payload),
             content_type="application/json",
-            headers=_NO_STORE,
+            headers=NO_STORE,
         )
 
     def _tell(self, source: str, kind: str | None, result: str, account: str | None) -> None:
         """Log a refusal: ``info`` once per (source, result) per :data:`QUIET_PERIOD`."""
-        known = account if account is not None and account in self._accounts() else None
+        known = account if account is not None and account in self._secrets else None
         now = self._clock.monotonic()
         last = self._told.get((source, result))
         quiet = last is not None and now - last < QUIET_PERIOD
@@ -231,11 +232,9 @@ class EventsRoutes:
                     register_secret(key.get_secret_value())
                 if account.events.live_token is not None:
                     register_secret(account.events.live_token.get_secret_value())
+            self._secrets = secrets_of(settings)
             self._registered = settings
         return settings
-
-    def _accounts(self) -> set[str]:
-        return {a.name for a in self._settings().accounts}
 
 
 async def _read(request: web.Request) -> bytes | None:

@@ -36,12 +36,12 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+from taskwatch.web.lifecycle import NO_STORE
+
 __all__ = ["RENDER_TTL", "Exposition", "exposition_handler"]
 
 RENDER_TTL = 0.25
 """Seconds a rendered exposition is served again before it is rendered anew."""
-
-NO_STORE = {hdrs.CACHE_CONTROL: "no-store"}
 
 Key = tuple[str, tuple[str, ...]]
 """(content type, name filter)."""

@@ -52,8 +52,8 @@ from aiohttp.typedefs import Handler
 import taskwatch
 from taskwatch.metrics.registry import Metrics
 from taskwatch.web.events import EVENTS_ONLY, EventsRoutes, exempt
-from taskwatch.web.exposition import NO_STORE, RENDER_TTL, Exposition, exposition_handler
-from taskwatch.web.lifecycle import Controls, add_routes, warn_if_unprotected
+from taskwatch.web.exposition import RENDER_TTL, Exposition, exposition_handler
+from taskwatch.web.lifecycle import NO_STORE, Controls, add_routes, warn_if_unprotected
 from taskwatch.web.statuspage import STYLESHEET, StatusView, render
 from taskwatch.web.webconfig import LiveWebConfig, WebConfig
 
